@@ -1,0 +1,127 @@
+"""How users answer consent requests (MODEL.md §9, "Consent to a request from h").
+
+Pure functions over numpy columns: one call answers every request of one kind in a month.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.regimes import ConsentStandard
+
+if TYPE_CHECKING:
+    from model.market import DataMarket
+
+
+def reading_probability(
+    attention: np.ndarray, recent_requests: np.ndarray, fatigue: float
+) -> np.ndarray:
+    """Chance each user actually reads a request: attention · exp(−fatigue · recent requests)."""
+    return attention * np.exp(-fatigue * recent_requests)
+
+
+def answer_requests(
+    rng: np.random.Generator,
+    *,
+    standard: ConsentStandard,
+    read_probability: np.ndarray,
+    gain: np.ndarray,
+    cost: np.ndarray,
+    refusal_loss: float,
+    refusal_costs_service: bool,
+    p_click: float,
+    p_neutral: float,
+    noise: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Answer one request per user; return (accepted, read) boolean arrays.
+
+    A reader compares the perceived gain G (plus L, the feature lost on refusal, where refusing
+    costs the service) with the perceived cost C, with logistic noise of scale `noise`. A
+    non-reader clicks "accept" with `p_click` where refusal costs the service (no real reject
+    option) and with `p_neutral` where it does not (a symmetric choice).
+
+    Args:
+        rng: the model's generator.
+        standard: the regime's consent standard (``platform_terms`` never reaches here).
+        read_probability: chance each user reads, in [0, 1].
+        gain: G, CU per month: the personalised service over the generic one, plus any payment.
+        cost: C, CU per month: present bias · θ · ρ_h · Δe.
+        refusal_loss: L, CU per month.
+        refusal_costs_service: the regime's bundling lever.
+        p_click: acceptance by a non-reader under bundling.
+        p_neutral: acceptance by a non-reader with a real reject option.
+        noise: logistic scale of ε, CU per month (0 = deterministic readers).
+    """
+    n = gain.shape[0]
+    read = rng.random(n) < read_probability
+    bundled = refusal_costs_service or standard == "click_through"
+    loss = refusal_loss if bundled else 0.0
+    epsilon = rng.logistic(0.0, noise, n) if noise > 0 else np.zeros(n)
+    reader_accepts = gain + loss + epsilon > cost
+    clicker_accepts = rng.random(n) < (p_click if bundled else p_neutral)
+    return np.where(read, reader_accepts, clicker_accepts), read
+
+
+def run_consent(model: DataMarket) -> None:
+    """Phase 3: every maker that gets platform data by licence or by taking asks the users it
+    reaches and has no consent from; the users answer per the regime's standard.
+
+    Under `platform_terms` a licence needs no consent from users (the platform's terms cover it),
+    so nobody asks. A refused request waits `reask_interval` months before it is asked again.
+    """
+    params, regime, users, month = model.p, model.regime, model.users, model.month
+    users.recent_requests *= params.request_memory
+    if regime.consent_standard == "platform_terms":
+        return
+    reached_by = model.licensed | model.taking  # (P, M): pairs through which data flows
+    reachable = (users.member.astype(np.int8) @ reached_by.astype(np.int8)) > 0  # (N, M)
+    reachable &= ~users.trust_member[:, None]
+    device = users.device
+    rows = np.arange(users.n)
+    col = model.holders.maker(0) + device
+    asks = (
+        reachable[rows, device]
+        & ~users.consented[rows, col]
+        & (model.steps - users.refused_at[rows, col] >= params.reask_interval)
+    )
+    idx = np.flatnonzero(asks)
+    if idx.size == 0:
+        return
+    dev = device[idx]
+    quality = np.array([maker.quality for maker in model.makers])[dev]
+    only_taking = ~(users.member[idx].astype(np.int8) @ model.licensed.astype(np.int8) > 0)[
+        np.arange(idx.size), dev
+    ]
+    data_value = np.where(only_taking, params.taking_data_quality, 1.0)
+    gain = (1 - params.generic_service_share) * users.value[idx] * quality * data_value
+    delta_exposure = 1.0 - model.exposure[idx, col[idx]]
+    cost = users.present_bias[idx] * users.theta[idx] * params.misuse_maker * delta_exposure
+    accepted, read = answer_requests(
+        model.rng,
+        standard=regime.consent_standard,
+        read_probability=reading_probability(
+            users.attention[idx], users.recent_requests[idx], params.consent_fatigue
+        ),
+        gain=gain,
+        cost=cost,
+        refusal_loss=params.refusal_feature_value,
+        refusal_costs_service=regime.refusal_costs_service,
+        p_click=params.p_click,
+        p_neutral=params.p_neutral,
+        noise=params.consent_noise,
+    )
+    users.recent_requests[idx] += 1.0
+    yes, no = idx[accepted], idx[~accepted]
+    users.consented[yes, col[yes]] = True
+    users.informed[yes, col[yes]] = read[accepted]
+    users.refused_at[no, col[no]] = model.steps
+    month.requests += idx.size
+    month.accepted += int(accepted.sum())
+    month.reads[idx] += read
+    for m, maker in enumerate(model.makers):
+        mine = dev == m
+        if mine.any():
+            rate = float(accepted[mine].mean())
+            maker.acceptance += params.learning_rate * (rate - maker.acceptance)

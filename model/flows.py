@@ -1,0 +1,233 @@
+"""Data flows and what they cost users: exposure, privacy harm, breaches (MODEL.md §9).
+
+    e[i,h] = d[i,h] + (1 − d[i,h]) · λ_h · s[i,h]
+
+with s[i,h] the share of i's contacts whose data h holds. Overall third-party exposure is
+1 − Π_h (1 − e[i,h]) over holders other than the platforms i uses.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+from model.graph import contact_share
+
+if TYPE_CHECKING:
+    from model.market import DataMarket
+
+
+def exposure(holds: np.ndarray, contact_held: np.ndarray, leakage: np.ndarray) -> np.ndarray:
+    """e[i,h] in [0, 1] from own holdings d (N, H), contacts' share s (N, H), λ per holder (H,)."""
+    own = holds.astype(np.float64)
+    return own + (1.0 - own) * leakage[None, :] * contact_held
+
+
+def exposure_from_graph(
+    graph: sp.csr_array, degree: np.ndarray, holds: np.ndarray, leakage: np.ndarray
+) -> np.ndarray:
+    """Exposure computed straight from the social graph (one sparse product for all holders)."""
+    return exposure(holds, contact_share(graph, holds, degree), leakage)
+
+
+def overall_exposure(e: np.ndarray, third_party: np.ndarray) -> np.ndarray:
+    """1 − Π_h (1 − e[i,h]) over the holders marked third-party for each user (N, H mask)."""
+    return 1.0 - np.prod(np.where(third_party, 1.0 - e, 1.0), axis=1)
+
+
+def privacy_harm(theta: np.ndarray, e: np.ndarray, misuse: np.ndarray) -> np.ndarray:
+    """Monthly harm H[i] = θ[i] · Σ_h ρ_h · e[i,h], CU per month."""
+    return theta * (e @ misuse)
+
+
+def breach_hazard(base: float, security: np.ndarray, scale: float) -> np.ndarray:
+    """Each holder's monthly breach chance b_h = b0 · exp(−security_h / s0)."""
+    return base * np.exp(-security / scale)
+
+
+def breach_harm(
+    theta: np.ndarray, e: np.ndarray, breached: np.ndarray, multiplier: float
+) -> np.ndarray:
+    """One-off harm of this month's breaches: κ · θ[i] · Σ_{h breached} e[i,h], CU."""
+    if not breached.any():
+        return np.zeros_like(theta)
+    return multiplier * theta * e[:, breached].sum(axis=1)
+
+
+# --- Phase 4 (data flows) and phase 7 (breaches), on the model's state -----------------------
+
+
+def holder_leakage(model: DataMarket) -> np.ndarray:
+    """λ_h per holder: the trust de-correlates what it holds (Acemoglu et al.'s mediation)."""
+    leakage = np.full(model.holders.count, model.p.leakage)
+    leakage[model.holders.trust] *= 1.0 - model.p.trust_decorrelation
+    return leakage
+
+
+def holder_misuse(model: DataMarket) -> np.ndarray:
+    """ρ_h per holder kind: own platform low, maker middle, broker 1."""
+    p, h = model.p, model.holders
+    misuse = np.empty(h.count)
+    misuse[h.platforms] = p.misuse_platform
+    misuse[h.makers] = p.misuse_maker
+    misuse[h.brokers] = p.misuse_broker
+    misuse[h.trust] = p.misuse_trust
+    return misuse
+
+
+def _pair_users(member: np.ndarray, device: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Users on a platform whose pair with their device's maker is marked in `pairs` (P, M)."""
+    return (member & pairs[:, device].T).any(axis=1)
+
+
+def update_flows(model: DataMarket) -> None:
+    """Phase 4: who holds whose data after licences, taking, porting, the trust and brokers.
+
+    Fills `model.month.data_quality`: the value share of the data the user's device maker can
+    personalise with (1 licensed or via the trust, `taking_data_quality` taken, less where the
+    platform blocks; a ported snapshot's freshness).
+    """
+    params, regime, users, holders = model.p, model.regime, model.users, model.holders
+    rows = np.arange(users.n)
+    device_col = holders.maker(0) + users.device
+    users.holds[:, holders.platforms] |= users.member
+    users.consented[:, holders.platforms] = users.member
+    free = ~users.trust_member
+    consent = users.consented[rows, device_col]
+    if regime.consent_standard == "platform_terms":
+        consent = np.ones(users.n, dtype=bool)
+    quality = np.zeros(users.n)
+    licensed = _pair_users(users.member, users.device, model.licensed) & consent & free
+    quality[licensed] = 1.0
+    for p in range(len(model.platforms)):
+        taking = (
+            model.taking[p, users.device]
+            & users.member[:, p]
+            & users.consented[rows, device_col]
+            & free
+        )
+        blocked = model.blocked[p, users.device]
+        value = params.taking_data_quality * np.where(blocked, 1 - params.block_effectiveness, 1)
+        quality = np.where(taking, np.maximum(quality, value), quality)
+    model.month.licensed_users = licensed
+    if regime.portability != "none":
+        quality = np.maximum(quality, _port(model, device_col, free))
+    users.holds[rows[quality > 0], device_col[quality > 0]] = True
+    if model.trust is not None:
+        _join_trust(model)
+        via_trust = users.trust_member & model.trust.licensed[users.device]
+        quality = np.where(via_trust, 1.0, quality)
+    model.month.data_quality = quality
+    for m, maker in enumerate(model.makers):
+        reach = users.holds[:, holders.maker(m)].sum()
+        if model.trust is not None and model.trust.licensed[m]:
+            reach += int((users.trust_member & (users.device == m)).sum())
+        maker.data_share = reach / users.n
+    if model.brokers:
+        _broker_trade(model)
+    model.exposure = exposure_from_graph(
+        users.graph, users.degree, users.holds, holder_leakage(model)
+    )
+
+
+def _port(model: DataMarket, device_col: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Users for whom porting pays move their platform data to their device's maker (GDPR 20,
+    PIPL 45, DMA 6(9)); returns each user's ported-data value share with the device maker."""
+    params, users = model.p, model.users
+    rows = np.arange(users.n)
+    realtime = model.regime.portability == "realtime"
+    if not realtime:
+        users.port_freshness *= 1.0 - params.snapshot_decay
+    quality = np.array([maker.quality for maker in model.makers])[users.device]
+    gain = (1 - params.generic_service_share) * users.value * quality
+    cost = (
+        users.present_bias
+        * users.theta
+        * params.misuse_maker
+        * (1.0 - model.exposure[rows, device_col])
+    )
+    uptake = params.port_uptake_realtime if realtime else params.port_uptake_on_request
+    candidates = free & users.member.any(axis=1) & (users.ported_to != users.device)
+    ports = candidates & (gain > cost) & (model.rng.random(users.n) < uptake)
+    users.ported_to[ports] = users.device[ports]
+    users.port_freshness[ports] = 1.0
+    users.holds[ports, device_col[ports]] = True
+    users.consented[ports, device_col[ports]] = True
+    users.informed[ports, device_col[ports]] = True
+    model.month.ports = int(ports.sum())
+    return np.where(users.ported_to == users.device, users.port_freshness, 0.0)
+
+
+def _join_trust(model: DataMarket) -> None:
+    """Users for whom delegating pays join the trust; the trust has makers delete their data."""
+    params, users, holders, trust = model.p, model.users, model.holders, model.trust
+    quality = np.array([maker.quality for maker in model.makers])[users.device]
+    gain = (
+        trust.dividend
+        + (1 - params.generic_service_share)
+        * users.value
+        * quality
+        * (trust.licensed[users.device])
+    )
+    cost = users.present_bias * users.theta * params.misuse_trust
+    joins = (
+        ~users.trust_member
+        & users.member.any(axis=1)
+        & (gain > cost)
+        & (model.rng.random(users.n) < params.trust_uptake)
+    )
+    users.trust_member |= joins
+    users.holds[joins, holders.trust] = True
+    users.consented[joins, holders.trust] = True
+    users.informed[joins, holders.trust] = True
+    users.holds[np.ix_(joins, np.arange(holders.makers.start, holders.makers.stop))] = False
+    users.consented[np.ix_(joins, np.arange(holders.makers.start, holders.makers.stop))] = False
+    users.ported_to[joins] = -1
+    trust.members = int(users.trust_member.sum())
+
+
+def _broker_trade(model: DataMarket) -> None:
+    """Platforms and makers sell records not yet with brokers where it pays: always where trade
+    is legal or tolerated, and where illegal only if the sale beats the expected fine."""
+    params, regime, users, holders = model.p, model.regime, model.users, model.holders
+    at_broker = users.holds[:, holders.brokers].any(axis=1)
+    expected_fine_rate = regime.audit_probability * regime.fine_rate * 12
+    sellers = [(holders.platforms.start + p, firm) for p, firm in enumerate(model.platforms)]
+    sellers += [(holders.maker(m), firm) for m, firm in enumerate(model.makers)]
+    for column, seller in sellers:
+        unsold = users.holds[:, column] & ~at_broker & ~users.trust_member
+        expected = params.data_price * params.broker_sale_share * unsold.sum()
+        legal = regime.broker_trade_legal
+        if not legal and expected <= expected_fine_rate * seller.last_turnover:
+            continue
+        sold = unsold & (model.rng.random(users.n) < params.broker_sale_share)
+        count = int(sold.sum())
+        if count == 0:
+            continue
+        k = int(model.rng.integers(len(model.brokers)))
+        users.holds[sold, holders.broker(k)] = True
+        at_broker |= sold
+        model.ledger.transfer(model.brokers[k], seller, params.data_price * count, "data sale")
+        if not legal:
+            model.month.illegal_traders.update({seller.unique_id, model.brokers[k].unique_id})
+
+
+def run_breaches(model: DataMarket) -> None:
+    """Phase 7: each holder with data is breached with its hazard; a breach hits everyone whose
+    data it holds (their exposure to it), once."""
+    params, holders = model.p, model.holders
+    security = np.empty(holders.count)
+    security[holders.platforms] = params.security_platform
+    security[holders.makers] = params.security_maker
+    security[holders.brokers] = params.security_broker
+    security[holders.trust] = params.security_trust
+    holding = model.users.holds.any(axis=0)
+    hazard = breach_hazard(params.breach_base_hazard, security, params.security_scale)
+    breached = holding & (model.rng.random(holders.count) < hazard)
+    model.month.breached = breached
+    model.month.breaches = int(breached.sum())
+    model.month.breach_harm = breach_harm(
+        model.users.theta, model.exposure, breached, params.breach_harm_multiplier
+    )

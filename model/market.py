@@ -1,0 +1,199 @@
+"""DataMarket: the Mesa model — its state, and the monthly step order of MODEL.md §3.
+
+Each phase of `step` is one call into the module that owns it; this file holds the order, the
+state the phases share, and nothing of the economics itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import mesa
+import numpy as np
+
+from model.agents import Broker, DataTrust, DeviceMaker, Firm, Platform, Regulator
+from model.consent import run_consent
+from model.flows import run_breaches, update_flows
+from model.markets import run_markets, update_quality
+from model.metrics import METRICS, compute_metrics
+from model.negotiation import learn, negotiate, pair_economics
+from model.parameters import DEFAULT_SCENARIO, MarketScenario, make_scenario
+from model.payoffs import Ledger, settle
+from model.population import Holders, create_users
+from model.regimes import Regime, get_regime
+from model.regulation import regulate
+
+
+@dataclass
+class Month:
+    """Scratch record of the month being played, filled phase by phase, read by the metrics.
+
+    Per-user arrays have one entry per user; counts and money are totals for the month.
+    """
+
+    n_users: int
+    requests: int = 0  # consent requests made
+    accepted: int = 0  # ... and accepted
+    ports: int = 0  # users who ported their data
+    resolved: int = 0  # complaints resolved
+    settlements: int = 0  # mediations that sent a pair back to the table
+    fines: float = 0.0  # CU collected
+    breaches: int = 0
+    illegal_traders: set = field(default_factory=set)  # firms that traded data illegally
+    reads: np.ndarray = field(init=False)  # requests each user read
+    breach_harm: np.ndarray = field(init=False)  # one-off harm of this month's breaches, CU
+    data_quality: np.ndarray = field(init=False)  # value share of the device maker's data
+    licensed_users: np.ndarray = field(init=False)  # reached through a licence
+    breached: np.ndarray = field(init=False)  # (H,) holders breached
+    harm: np.ndarray = field(init=False)  # monthly privacy harm, CU
+    personalisation_gain: np.ndarray = field(init=False)  # CU per month
+    contact_share: np.ndarray = field(init=False)  # (N, P) contacts on each platform
+    buyers: np.ndarray = field(init=False)  # users who replaced their device
+    utility: np.ndarray = field(init=False)  # money-metric utility, CU per month
+
+    def __post_init__(self) -> None:
+        self.reads = np.zeros(self.n_users)
+        self.breach_harm = np.zeros(self.n_users)
+        self.data_quality = np.zeros(self.n_users)
+
+
+class DataMarket(mesa.Model):
+    """A market for personal data: platforms, device makers, brokers, a regulator, users.
+
+    Every parameter is a keyword with a default, so ``DataMarket()`` runs the default scenario
+    (`tencent_huawei_2017`). Explicit keywords override the scenario preset.
+
+    Args:
+        scenario: a preset name (see `model.SCENARIOS`) or a ready `MarketScenario`.
+        regime: a preset name (see `model.REGIMES`) or a `Regime`; default: the scenario's.
+        regime_schedule: {month: regime} switches, e.g. ``{36: "portability"}``.
+        rng: seed or numpy Generator; the only source of randomness in the run.
+        **params: any parameter of `model.PARAMETERS` (e.g. ``n_users``, ``leakage``).
+
+    Raises:
+        ValueError: an unknown parameter, a wrong type, a value out of range or an unknown
+            regime, naming the parameter, the value and what is allowed.
+    """
+
+    def __init__(
+        self, scenario: str | MarketScenario = DEFAULT_SCENARIO, *, rng: Any = None, **params: Any
+    ) -> None:
+        if isinstance(scenario, MarketScenario):
+            if params:
+                raise ValueError(
+                    "pass parameters either in a MarketScenario or as keywords, "
+                    f"not both (got keywords {sorted(params)})"
+                )
+            built = scenario
+            if rng is not None:
+                built.rng = rng
+        elif isinstance(scenario, str):
+            built = make_scenario(scenario, rng=rng, **params)
+        else:
+            raise ValueError(
+                f"parameter scenario={scenario!r} must be a scenario name or a MarketScenario"
+            )
+        super().__init__(scenario=built)
+        self.p: MarketScenario = built
+        self.regime: Regime = get_regime(built.regime)
+        self.holders = Holders(built.n_platforms, built.n_makers, built.n_brokers)
+        self.users = create_users(built, self.rng, self.holders)
+
+        self.regulator = Regulator(self)
+        self.platforms = [Platform(self, p, built.n_makers) for p in range(built.n_platforms)]
+        self.makers = [DeviceMaker(self, m, built.n_platforms) for m in range(built.n_makers)]
+        self.brokers = [Broker(self, k) for k in range(built.n_brokers)]
+        self.trust: DataTrust | None = None
+        if self.regime.data_trust:
+            self.trust = DataTrust(self, 0, built.n_makers)
+
+        shape = (built.n_platforms, built.n_makers)
+        self.licensed = np.zeros(shape, dtype=bool)
+        self.taking = np.zeros(shape, dtype=bool)
+        self.blocked = np.zeros(shape, dtype=bool)
+        self.fee = np.zeros(shape)  # CU per shared user per month, fixed for a contract
+        self.contract_until = np.zeros(shape, dtype=np.int64)  # month the contract expires
+        self.mediated = np.zeros(shape, dtype=bool)  # sent back to the table this month
+        self.dispute_filed = np.full(shape, -1, dtype=np.int64)  # month filed, −1 if none
+        self.dispute_by_platform = np.zeros(shape, dtype=bool)
+        self.unblock_order = np.zeros(shape, dtype=np.int64)  # month an order to unblock ends
+        self.economics = np.empty(shape, dtype=object)
+        self.ledger = Ledger()
+        self.last_illegal_traders: set = set()
+        self.exposure = np.zeros(self.users.holds.shape)
+        self.month = Month(built.n_users)
+        self._form_initial_beliefs()
+
+        self.datacollector = mesa.DataCollector(
+            model_reporters={name: _reporter(name) for name in METRICS},
+            agent_reporters={
+                "kind": "kind",
+                "profit": "profit",
+                "market_share": "market_share",
+                "strategy": "strategy",
+                "fees_paid": "fees_paid",
+                "fees_received": "fees_received",
+                "fines": "fines",
+            },
+        )
+        self.metrics: dict[str, float] = {}
+
+    @property
+    def firms(self) -> list[Firm]:
+        """Every firm (platforms, makers, brokers, the trust where there is one)."""
+        return [
+            *self.platforms,
+            *self.makers,
+            *self.brokers,
+            *([self.trust] if self.trust is not None else []),
+        ]
+
+    def step(self) -> None:
+        """One month, in the order of MODEL.md §3 (breaches come before payoffs; see ODD)."""
+        self._open_month()
+        regulate(self)  # 1. regime changes, audits, fines, complaints due
+        negotiate(self)  # 2. bargaining, blocking, taking, complaints filed
+        run_consent(self)  # 3. consent requests and answers
+        update_flows(self)  # 4. who holds whose data; portability, trust, brokers
+        run_markets(self)  # 5. quality, device replacement, platform use
+        run_breaches(self)  # 6. breaches (before payoffs, so their harm is this month's)
+        settle(self)  # 7. utility, profits, transfers
+        learn(self)  # 8. firms update their payoff estimates
+        self.metrics = compute_metrics(self)
+        self.datacollector.collect(self)
+
+    def set_regime(self, regime: str | Regime) -> None:
+        """Switch regime now (the regulator does this on `regime_schedule`)."""
+        self.regime = get_regime(regime)
+        if self.regime.data_trust and self.trust is None:
+            self.trust = DataTrust(self, 0, len(self.makers))
+        if not self.regime.third_party_access:
+            # A ban: makers must delete the platform data they hold; licences end.
+            self.users.holds[:, self.holders.makers] = False
+            self.users.consented[:, self.holders.makers] = False
+            self.users.ported_to[:] = -1
+
+    def _open_month(self) -> None:
+        self.last_illegal_traders = self.month.illegal_traders
+        self.month = Month(self.users.n)
+        self.ledger.reset()
+        self.regulator.profit = 0.0
+        for firm in self.firms:
+            firm.open_books()
+
+    def _form_initial_beliefs(self) -> None:
+        """Before month 1, firms estimate every strategy's payoff from the starting state."""
+        for maker in self.makers:
+            maker.data_share = 0.0
+        update_quality(self)
+        self.exposure = np.zeros(self.users.holds.shape)
+        for p in range(len(self.platforms)):
+            for m in range(len(self.makers)):
+                self.economics[p, m] = pair_economics(self, p, m)
+        learn(self)
+
+
+def _reporter(name: str):
+    """A DataCollector reporter reading one metric of the month just played."""
+    return lambda model: model.metrics[name]

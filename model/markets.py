@@ -1,0 +1,103 @@
+"""Phase 5: the product markets — AI-service quality, device replacement, platform use.
+
+Users whose device is due choose a maker by multinomial logit over the device's service value,
+price, how well their platforms work on it (blocking hurts here) and its privacy reputation.
+Platform use has network effects: the share of one's contacts on the platform.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.population import (
+    contacts_on_platforms,
+    replace_devices,
+    revise_platforms,
+    service_quality,
+)
+
+if TYPE_CHECKING:
+    from model.market import DataMarket
+
+
+def update_quality(model: DataMarket) -> None:
+    """q = q0 + a(1 − exp(−D/D0)) for makers (D: share of all users whose data each can use,
+    pooled across users) and platforms (D: share of all users who are members; own scale)."""
+    p = model.p
+    for maker in model.makers:
+        maker.quality = float(
+            service_quality(maker.data_share, p.quality_base, p.quality_gain, p.quality_data_scale)
+        )
+    reach = model.users.member.mean(axis=0)
+    for index, platform in enumerate(model.platforms):
+        platform.quality = float(
+            service_quality(reach[index], p.quality_base, p.quality_gain, p.platform_data_scale)
+        )
+
+
+def device_utility(model: DataMarket) -> np.ndarray:
+    """(N, M) money-metric utility of each maker's device for each user, CU per month."""
+    p, users = model.p, model.users
+    quality = np.array([maker.quality for maker in model.makers])
+    data_quality = model.month.data_quality
+    # Buyers expect the share of a maker's current users it personalises for.
+    counts = np.bincount(users.device, minlength=len(model.makers)).astype(float)
+    personalised = np.bincount(users.device, weights=data_quality, minlength=len(model.makers))
+    expected = personalised / np.maximum(counts, 1.0)
+    holding = np.array([maker.data_share for maker in model.makers])
+    service = (
+        users.value[:, None]
+        * quality[None, :]
+        * (p.generic_service_share + (1 - p.generic_service_share) * expected[None, :])
+    )
+    degraded = users.member.astype(float) @ model.blocked.astype(float)  # (N, M)
+    reputation = (
+        p.privacy_reputation_weight * p.misuse_maker * users.theta[:, None] * holding[None, :]
+    )
+    return (
+        p.device_base_value + service - p.device_price - p.degradation_cost * degraded - reputation
+    )
+
+
+def platform_utility(model: DataMarket, contact_share: np.ndarray) -> np.ndarray:
+    """(N, P) money-metric utility of using each platform, CU per month."""
+    p, users = model.p, model.users
+    base = np.full(len(model.platforms), p.platform_base_value - p.platform_use_cost)
+    base[0] += p.dominant_platform_advantage
+    quality = np.array([platform.quality for platform in model.platforms])
+    degraded = model.blocked[:, users.device].T  # (N, P)
+    own_harm = users.theta * p.misuse_platform
+    return (
+        base[None, :]
+        + users.value[:, None] * quality[None, :]
+        + p.network_value * contact_share
+        - p.degradation_cost * degraded
+        - own_harm[:, None]
+    )
+
+
+def run_markets(model: DataMarket) -> None:
+    """Phase 5: quality from data, device replacement, platform use."""
+    p = model.p
+    update_quality(model)
+    model.month.buyers = replace_devices(
+        model.rng,
+        model.users,
+        hazard=p.replacement_hazard,
+        device_utility=device_utility(model),
+        sensitivity=p.choice_sensitivity,
+    )
+    contact_share = contacts_on_platforms(model.users)
+    revise_platforms(
+        model.rng,
+        model.users,
+        platform_utility=platform_utility(model, contact_share),
+        revision_rate=p.platform_revision_rate,
+        noise=p.platform_noise,
+    )
+    users, platforms = model.users, model.holders.platforms
+    users.holds[:, platforms] |= users.member  # a platform keeps what it has had
+    users.consented[:, platforms] = users.member
+    model.month.contact_share = contact_share

@@ -1,0 +1,212 @@
+"""The model-level metrics of MODEL.md §7 — their names are a contract — computed each month.
+
+`METRICS` lists every name with its group, unit and meaning; `compute_metrics` returns them all
+from the model's state at the end of a step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.flows import holder_misuse, overall_exposure
+from model.planner import contact_harm, flow_cost, planner_gap
+
+if TYPE_CHECKING:
+    from model.market import DataMarket
+
+METRICS: dict[str, tuple[str, str, str]] = {
+    "consumer_surplus": ("welfare", "CU per user per month", "mean user utility, money-metric"),
+    "privacy_harm": (
+        "welfare",
+        "CU per user per month",
+        "mean realised privacy harm, breaches included (part of consumer surplus)",
+    ),
+    "platform_profit": ("welfare", "CU per user per month", "summed platform profits"),
+    "maker_profit": ("welfare", "CU per user per month", "summed device-maker profits"),
+    "broker_profit": ("welfare", "CU per user per month", "summed broker profits"),
+    "total_welfare": (
+        "welfare",
+        "CU per user per month",
+        "consumer surplus + all profits (trust included) + fines collected",
+    ),
+    "consent_rate": (
+        "privacy",
+        "share",
+        "share of this month's consent requests accepted (0 when none was made)",
+    ),
+    "informed_consent_share": (
+        "privacy",
+        "share",
+        "share of standing third-party consents given by users who read "
+        "the terms or acted on their own initiative",
+    ),
+    "regretted_consent_share": (
+        "privacy",
+        "share",
+        "share of users with a third-party consent whose harm from "
+        "third parties exceeded their benefit this month",
+    ),
+    "mean_exposure": ("privacy", "share", "mean third-party exposure 1 − Π(1 − e[i,h])"),
+    "exposed_without_consent_share": (
+        "privacy",
+        "share",
+        "share of users exposed to a holder they never consented to",
+    ),
+    "broker_reach_share": ("privacy", "share", "share of users whose data a broker holds"),
+    "breaches": ("privacy", "events per month", "breach events this month"),
+    "licensed_pairs": ("market", "pairs", "platform–maker pairs with a licence"),
+    "blocked_pairs": ("market", "pairs", "pairs where the platform blocks or degrades its app"),
+    "taking_pairs": ("market", "pairs", "pairs where the maker takes data on-device"),
+    "open_disputes": ("market", "pairs", "pairs with a complaint awaiting resolution"),
+    "mean_access_fee": (
+        "market",
+        "CU per shared user per month",
+        "mean negotiated fee over licensed pairs (0 when none)",
+    ),
+    "device_hhi": ("market", "index in [1/n, 1]", "Herfindahl index of device makers' shares"),
+    "platform_hhi": ("market", "index in [1/n, 1]", "Herfindahl index of platform memberships"),
+    "mean_ai_quality": ("market", "quality units", "mean AI-service quality of device makers"),
+    "oversharing_share": (
+        "benchmark",
+        "share",
+        "share of actual flows whose social cost exceeds their benefit",
+    ),
+    "undersharing_share": (
+        "benchmark",
+        "share",
+        "share of beneficial flows (per the planner) that do not happen",
+    ),
+    "welfare_gap": (
+        "benchmark",
+        "CU per user per month",
+        "net value of the first-best flows minus that of the realised ones",
+    ),
+}
+
+HEADLINE = (
+    "total_welfare",
+    "consumer_surplus",
+    "privacy_harm",
+    "consent_rate",
+    "mean_exposure",
+    "exposed_without_consent_share",
+    "oversharing_share",
+    "device_hhi",
+)
+
+
+def _hhi(counts: np.ndarray) -> float:
+    total = counts.sum()
+    if total <= 0:
+        return 1.0
+    shares = counts / total
+    return float((shares**2).sum())
+
+
+def third_party_mask(model: DataMarket) -> np.ndarray:
+    """(N, H): holders that are third parties to each user (all but the platforms she uses)."""
+    users, holders = model.users, model.holders
+    mask = np.ones(users.holds.shape, dtype=bool)
+    mask[:, holders.platforms] = ~users.member
+    return mask
+
+
+def planner_metrics(model: DataMarket) -> dict[str, float]:
+    """Compare the realised flows to the first best, over the potential flows: each platform
+    user's data to her device's maker, and every user's data to each broker."""
+    p, users, holders = model.p, model.users, model.holders
+    on_platform = users.member.any(axis=1)
+    quality = np.array([maker.quality for maker in model.makers])[users.device]
+    benefits, costs, actual = [], [], []
+    # Maker flows: the user's personalisation gain plus the maker's service revenue gain.
+    gain = (1 - p.generic_service_share) * quality * (users.value + p.service_revenue_rate)
+    for m in range(len(model.makers)):
+        col = holders.maker(m)
+        mine = (users.device == m) & on_platform
+        harm_contacts = contact_harm(
+            users.graph, users.degree, users.theta, ~users.holds[:, col], p.misuse_maker, p.leakage
+        )
+        cost = flow_cost(users.theta, model.exposure[:, col], p.misuse_maker, harm_contacts)
+        benefits.append(gain[mine])
+        costs.append(cost[mine])
+        actual.append(model.month.data_quality[mine] > 0)
+    for k in range(len(model.brokers)):
+        col = holders.broker(k)
+        harm_contacts = contact_harm(
+            users.graph, users.degree, users.theta, ~users.holds[:, col], p.misuse_broker, p.leakage
+        )
+        cost = flow_cost(users.theta, model.exposure[:, col], p.misuse_broker, harm_contacts)
+        benefits.append(np.full(users.n, p.broker_resale_value))
+        costs.append(cost)
+        actual.append(users.holds[:, col])
+    gap = planner_gap(
+        np.concatenate(benefits), np.concatenate(costs), np.concatenate(actual), users.n
+    )
+    return dict(
+        oversharing_share=gap.oversharing_share,
+        undersharing_share=gap.undersharing_share,
+        welfare_gap=gap.welfare_gap,
+    )
+
+
+def compute_metrics(model: DataMarket) -> dict[str, float]:
+    """Every metric of §7 for the month just played."""
+    users, month, holders = model.users, model.month, model.holders
+    n = users.n
+    third = third_party_mask(model)
+    e = model.exposure
+    per_user = 1.0 / n
+    platform_profit = sum(f.profit for f in model.platforms) * per_user
+    maker_profit = sum(f.profit for f in model.makers) * per_user
+    broker_profit = sum(f.profit for f in model.brokers) * per_user
+    trust_profit = model.trust.profit * per_user if model.trust is not None else 0.0
+    consumer_surplus = float(month.utility.mean())
+
+    third_party_consent = users.consented & third
+    standing = int(third_party_consent.sum())
+    informed = int((users.informed & third_party_consent).sum())
+    consenting = third_party_consent.any(axis=1)
+    consented_harm = users.theta * ((e * third_party_consent) @ holder_misuse(model))
+    benefit = month.personalisation_gain
+    if model.trust is not None:
+        benefit = benefit + np.where(users.trust_member, model.trust.dividend, 0.0)
+    regretted = consenting & (consented_harm > benefit)
+
+    exposed = (e > 0) & third & ~users.consented
+    licensed = model.licensed
+    fees = model.fee[licensed]
+    return dict(
+        consumer_surplus=consumer_surplus,
+        privacy_harm=float((month.harm + month.breach_harm).mean()),
+        platform_profit=platform_profit,
+        maker_profit=maker_profit,
+        broker_profit=broker_profit,
+        total_welfare=consumer_surplus
+        + platform_profit
+        + maker_profit
+        + broker_profit
+        + trust_profit
+        + month.fines * per_user,
+        consent_rate=month.accepted / month.requests if month.requests else 0.0,
+        informed_consent_share=informed / standing if standing else 0.0,
+        regretted_consent_share=float(regretted.sum() / consenting.sum())
+        if consenting.any()
+        else 0.0,
+        mean_exposure=float(overall_exposure(e, third).mean()),
+        exposed_without_consent_share=float(exposed.any(axis=1).mean()),
+        broker_reach_share=float(users.holds[:, holders.brokers].any(axis=1).mean())
+        if model.brokers
+        else 0.0,
+        breaches=float(month.breaches),
+        licensed_pairs=float(licensed.sum()),
+        blocked_pairs=float(model.blocked.sum()),
+        taking_pairs=float(model.taking.sum()),
+        open_disputes=float((model.dispute_filed >= 0).sum()),
+        mean_access_fee=float(fees.mean()) if fees.size else 0.0,
+        device_hhi=_hhi(np.bincount(users.device, minlength=len(model.makers)).astype(float)),
+        platform_hhi=_hhi(users.member.sum(axis=0).astype(float)),
+        mean_ai_quality=float(np.mean([maker.quality for maker in model.makers])),
+        **planner_metrics(model),
+    )

@@ -1,0 +1,283 @@
+"""Phase 2 (negotiation) and phase 8 (learning): platform–maker pairs, the trust's bargains.
+
+For each pair (p, m) the platform has a strategy (open / license / block-while-no-deal) and the
+maker one (none / license only / take-while-no-deal). Where both come to the table they strike
+the Nash bargain of `model.bargaining`, whose disagreement point is what happens without a deal:
+the maker takes on-device where the regime lets it, the platform blocks where it chose to and may.
+Firms estimate the payoff of every strategy from this month's realised quantities and learn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.agents import BLOCK, LICENSE, NONE, OPEN, TAKE
+from model.bargaining import nash_fee
+
+if TYPE_CHECKING:
+    from model.market import DataMarket
+
+
+@dataclass(frozen=True)
+class PairEconomics:
+    """What one pair's data is worth, per user of the pair, CU per month.
+
+    Attributes:
+        users: users who are members of the platform and use the maker's devices.
+        licence_consent: share of them whose data a licence delivers (1 under platform terms).
+        take_consent: share of them whose data on-device taking delivers (those who consent).
+        maker_value: the maker's value of one user's data (service revenue, minus liability).
+        platform_loss: the platform's loss when a maker holds one member's data (ad rivalry).
+        licence_liability: the platform's extra cost of sharing under its own licence.
+        take_quality: value of taken data relative to licensed data.
+        block_effectiveness: share of taking that blocking prevents.
+        block_cost: the platform's loss per user of its degraded app.
+        sales_loss: the maker's lost margin per user whose app is degraded.
+        fixed_cost: the maker's compliance cost of the relationship, CU per month (whole pair).
+        fee_cap: the regime's cap per shared user (inf = none).
+        power: the platform's bargaining power.
+        access: third parties may get platform data at all.
+        may_take: the maker may take on-device with consent.
+        may_block: the platform may block or degrade.
+    """
+
+    users: float
+    licence_consent: float
+    take_consent: float
+    maker_value: float
+    platform_loss: float
+    licence_liability: float
+    take_quality: float
+    block_effectiveness: float
+    block_cost: float
+    sales_loss: float
+    fixed_cost: float
+    fee_cap: float
+    power: float
+    access: bool
+    may_take: bool
+    may_block: bool
+
+
+@dataclass(frozen=True)
+class PairOutcome:
+    """What one strategy pair leads to: payoffs (CU per month, whole pair) and the deal."""
+
+    platform_payoff: float
+    maker_payoff: float
+    licensed: bool
+    fee: float  # CU per shared user per month
+    taking: bool
+    blocked: bool
+
+
+def pair_outcome(e: PairEconomics, platform_strategy: int, maker_strategy: int) -> PairOutcome:
+    """Play out one pair under given strategies: bargain, or take and block without a deal."""
+    n = e.users
+    blocking = e.may_block and platform_strategy == BLOCK
+    block_platform = e.block_cost * n if blocking else 0.0
+    block_maker = e.sales_loss * n if blocking else 0.0
+    if not e.access or maker_strategy == NONE:
+        return PairOutcome(-block_platform, -block_maker, False, 0.0, False, blocking)
+    shared = e.licence_consent * n
+    gain = e.maker_value * shared - e.fixed_cost
+    cost = (e.platform_loss + e.licence_liability) * shared
+    if platform_strategy == OPEN:
+        return PairOutcome(-cost, gain, True, 0.0, False, False)
+
+    taken_quality = e.take_quality * (1.0 - (e.block_effectiveness if blocking else 0.0))
+    taken = e.take_consent * n
+    take_payoff = e.maker_value * taken_quality * taken - block_maker - e.fixed_cost
+    would_take = e.may_take and maker_strategy == TAKE and take_payoff > -block_maker
+    maker_threat = take_payoff if would_take else -block_maker
+    platform_threat = -block_platform - (
+        e.platform_loss * taken_quality * taken if would_take else 0.0
+    )
+    bargain = nash_fee(
+        maker_gain=gain,
+        platform_cost=cost,
+        maker_disagreement=maker_threat,
+        platform_disagreement=platform_threat,
+        platform_power=e.power,
+        fee_cap=e.fee_cap * shared,
+    )
+    if bargain.agreed and shared > 0:
+        return PairOutcome(
+            bargain.fee - cost, gain - bargain.fee, True, bargain.fee / shared, False, False
+        )
+    return PairOutcome(platform_threat, maker_threat, False, 0.0, would_take, blocking)
+
+
+def payoff_tables(e: PairEconomics) -> tuple[np.ndarray, np.ndarray]:
+    """Payoffs of every strategy pair: (platform[ps, ms], maker[ps, ms]), CU per month."""
+    platform = np.zeros((3, 3))
+    maker = np.zeros((3, 3))
+    for ps in (OPEN, LICENSE, BLOCK):
+        for ms in (NONE, LICENSE, TAKE):
+            outcome = pair_outcome(e, ps, ms)
+            platform[ps, ms] = outcome.platform_payoff
+            maker[ps, ms] = outcome.maker_payoff
+    return platform, maker
+
+
+def allowed_strategies(model: DataMarket) -> tuple[np.ndarray, np.ndarray]:
+    """Which strategies the regime permits: platform (3,), maker (3,)."""
+    regime = model.regime
+    platform = np.array([True, True, regime.platform_may_block])
+    maker = np.array(
+        [True, regime.third_party_access, regime.third_party_access and regime.maker_may_take]
+    )
+    return platform, maker
+
+
+def pair_economics(model: DataMarket, p: int, m: int) -> PairEconomics:
+    """Estimate a pair's economics from this month's state (the firms' realised figures)."""
+    params, regime, users = model.p, model.regime, model.users
+    on_pair = users.member[:, p] & (users.device == m) & ~users.trust_member
+    maker = model.makers[m]
+    bundled = regime.refusal_costs_service or regime.consent_standard == "click_through"
+    prior = params.p_click if bundled else params.p_neutral
+    take_consent = maker.acceptance if model.steps > 1 else prior
+    terms = regime.consent_standard == "platform_terms"
+    liability = (
+        float(users.theta.mean()) * params.misuse_maker * (1.0 + params.leakage)
+        if regime.recipient_liability
+        else 0.0
+    )
+    margin = params.device_price - params.device_unit_cost
+    switching = 1.0 - np.exp(-params.choice_sensitivity * params.degradation_cost)
+    return PairEconomics(
+        users=float(on_pair.sum()),
+        licence_consent=1.0 if terms else take_consent,
+        take_consent=take_consent,
+        maker_value=max(
+            params.service_revenue_rate * (1 - params.generic_service_share) * maker.quality
+            - liability,
+            0.0,
+        ),
+        platform_loss=params.ad_rivalry_loss * params.ad_revenue_per_user,
+        licence_liability=params.licence_liability,
+        take_quality=params.taking_data_quality,
+        block_effectiveness=params.block_effectiveness,
+        block_cost=params.degradation_engagement_loss * params.ad_revenue_per_user,
+        sales_loss=switching * margin,
+        fixed_cost=regime.compliance_cost * users.n / 1000.0,
+        fee_cap=regime.access_fee_cap,
+        power=params.platform_bargaining_power if not model.mediated[p, m] else 0.5,
+        access=regime.third_party_access,
+        may_take=regime.maker_may_take,
+        may_block=regime.platform_may_block,
+    )
+
+
+def in_opening(model: DataMarket, p: int, m: int) -> bool:
+    """The scripted 2017 opening: platform 0 and maker 0 negotiate while the maker takes."""
+    return (
+        model.p.opening_dispute
+        and p == 0
+        and m == 0
+        and model.steps <= model.p.opening_negotiation_months
+    )
+
+
+def negotiate(model: DataMarket) -> None:
+    """Phase 2: revise strategies at reviews, bargain each pair, file complaints."""
+    n_platforms, n_makers = len(model.platforms), len(model.makers)
+    platform_allowed, maker_allowed = allowed_strategies(model)
+    params = model.p
+    review = (model.steps - 1) % params.review_interval == 0
+    for p, platform in enumerate(model.platforms):
+        if review:
+            allowed = np.tile(platform_allowed, (n_makers, 1))
+            allowed[model.unblock_order[p] > model.steps, BLOCK] = False
+            platform.choose(allowed, params.choice_temperature, params.exploration)
+        # Strategies the regime has since forbidden fall back to licensing.
+        forbidden = ~platform_allowed[platform.choice] | (
+            (platform.choice == BLOCK) & (model.unblock_order[p] > model.steps)
+        )
+        platform.choice[forbidden] = LICENSE
+    for maker in model.makers:
+        if review:
+            maker.choose(
+                np.tile(maker_allowed, (n_platforms, 1)),
+                params.choice_temperature,
+                params.exploration,
+            )
+        maker.choice[~maker_allowed[maker.choice]] = NONE
+    for p, platform in enumerate(model.platforms):
+        for m, maker in enumerate(model.makers):
+            ps, ms = platform.choice[m], maker.choice[p]
+            if in_opening(model, p, m):
+                ps, ms = LICENSE, TAKE
+            if model.mediated[p, m]:
+                ps, ms = LICENSE, ms if ms != NONE else LICENSE
+            economics = pair_economics(model, p, m)
+            outcome = pair_outcome(economics, ps, ms)
+            running = model.licensed[p, m] and model.contract_until[p, m] > model.steps
+            if outcome.licensed and not running:
+                model.fee[p, m] = outcome.fee  # a new contract, for one review period
+                model.contract_until[p, m] = model.steps + params.review_interval
+            elif not outcome.licensed:
+                model.fee[p, m] = 0.0
+            model.licensed[p, m] = outcome.licensed
+            model.taking[p, m] = outcome.taking
+            model.blocked[p, m] = outcome.blocked
+            model.economics[p, m] = economics
+            _maybe_complain(model, p, m)
+    model.mediated[:] = False
+    if model.trust is not None:
+        _trust_bargains(model)
+
+
+def _maybe_complain(model: DataMarket, p: int, m: int) -> None:
+    """A blocked pair becomes a dispute: the platform complains of the taking, or the maker of a
+    contested block. One open complaint per pair at a time."""
+    if model.dispute_filed[p, m] >= 0 or not model.blocked[p, m]:
+        return
+    if model.taking[p, m] or model.regime.blocking_contested:
+        model.dispute_filed[p, m] = model.steps
+        model.dispute_by_platform[p, m] = bool(model.taking[p, m])
+
+
+def _trust_bargains(model: DataMarket) -> None:
+    """The trust bargains collectively with each maker over its members' data (no outside option:
+    members' data moves only through the trust). Its cost is the members' expected harm."""
+    params, users, trust = model.p, model.users, model.trust
+    members = users.trust_member
+    harm = float(users.theta[members].mean()) if members.any() else float(users.theta.mean())
+    leakage = params.leakage * (1 - params.trust_decorrelation)
+    member_cost = harm * params.misuse_trust * (1 + leakage)
+    for m, maker in enumerate(model.makers):
+        n = float((members & (users.device == m)).sum())
+        value = params.service_revenue_rate * (1 - params.generic_service_share) * maker.quality
+        bargain = nash_fee(
+            maker_gain=value * n - model.regime.compliance_cost * users.n / 1000.0,
+            platform_cost=member_cost * n,
+            maker_disagreement=0.0,
+            platform_disagreement=0.0,
+            platform_power=params.trust_bargaining_power,
+            fee_cap=model.regime.access_fee_cap * n,
+        )
+        trust.licensed[m] = bargain.agreed and n > 0
+        trust.fee_per_member[m] = bargain.fee / n if n > 0 else 0.0
+
+
+def learn(model: DataMarket) -> None:
+    """Phase 8: each firm blends the payoff every strategy would have earned this month (against
+    the counterpart's current strategy) into its attractions, per user of the market."""
+    scale = 1.0 / model.users.n
+    rate = model.p.learning_rate
+    platform_payoffs = np.zeros((len(model.platforms), len(model.makers), 3))
+    maker_payoffs = np.zeros((len(model.makers), len(model.platforms), 3))
+    for p, platform in enumerate(model.platforms):
+        for m, maker in enumerate(model.makers):
+            table_p, table_m = payoff_tables(model.economics[p, m])
+            platform_payoffs[p, m] = table_p[:, maker.choice[p]] * scale
+            maker_payoffs[m, p] = table_m[platform.choice[m], :] * scale
+    for p, platform in enumerate(model.platforms):
+        platform.learn(platform_payoffs[p], rate)
+    for m, maker in enumerate(model.makers):
+        maker.learn(maker_payoffs[m], rate)

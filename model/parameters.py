@@ -1,0 +1,694 @@
+"""Parameters (a Mesa Scenario), their units and meanings, and the shipped scenarios.
+
+`PARAMETERS` is the single source of truth: every number the mechanics use is one row, with a
+default, a unit, a meaning and, where calibrated, a source. `MarketScenario` is built from it as a
+typed Mesa `Scenario`, and `docs/ODD.md`, `datamarket list` and the validation all read it.
+Money is in currency units (CU) per user per month unless a unit says otherwise; time is in months.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from mesa.experimental.scenarios import Scenario
+
+from model.regimes import REGIMES, Regime, get_regime
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One model parameter: its default, unit, meaning, allowed values and source."""
+
+    name: str
+    default: Any
+    unit: str
+    meaning: str
+    low: float | None = None  # inclusive bounds for numbers
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+    source: str = "assumption"
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def allowed(self) -> str:
+        """What is allowed, in words, for error messages and docs."""
+        if self.choices:
+            return f"one of {list(self.choices)}"
+        if self.kind is bool:
+            return "true or false"
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        word = "a whole number" if self.kind is int else "a number"
+        return f"{word} in [{lo}, {hi}]"
+
+
+P = Parameter
+PARAMETERS: tuple[Parameter, ...] = (
+    # --- size and the social graph
+    P("n_users", 20_000, "users", "number of users", 10, 50_000_000),
+    P("n_platforms", 2, "firms", "number of platforms (WeChat-like)", 1, 20),
+    P("n_makers", 5, "firms", "number of device makers (Huawei-like)", 1, 50),
+    P("n_brokers", 2, "firms", "number of data brokers", 0, 20),
+    P("mean_degree", 20.0, "contacts", "mean number of contacts per user", 0, 1000),
+    P(
+        "degree_tail",
+        2.5,
+        "exponent",
+        "Pareto tail exponent of contact weights (smaller = heavier tail)",
+        2.05,
+        50,
+    ),
+    P(
+        "leakage",
+        0.3,
+        "share",
+        "λ: share of a contact's data that taking a user's chat data also takes",
+        0,
+        1,
+        source="MODEL.md §9 (indicative)",
+    ),
+    # --- users' preferences and behaviour
+    P(
+        "privacy_cost_distribution",
+        "lognormal",
+        "-",
+        "shape of the privacy cost θ across users",
+        choices=("lognormal", "bimodal"),
+        source="Acquisti, John & Loewenstein 2013 (bimodal)",
+    ),
+    P(
+        "privacy_cost_median",
+        1.0,
+        "CU per unit exposure per month",
+        "median privacy cost θ",
+        0,
+        1e6,
+    ),
+    P("privacy_cost_sigma", 1.0, "log-sd", "dispersion of θ (lognormal)", 0, 5),
+    P(
+        "privacy_cost_high_share",
+        0.3,
+        "share",
+        "bimodal θ: share of users in the high cluster",
+        0,
+        1,
+    ),
+    P("privacy_cost_high_ratio", 20.0, "ratio", "bimodal θ: high cluster median over low", 1, 1e4),
+    P(
+        "personalisation_value_median",
+        2.0,
+        "CU per month per unit quality",
+        "median value v of a personalised service",
+        0,
+        1e6,
+    ),
+    P("personalisation_value_sigma", 0.5, "log-sd", "dispersion of v", 0, 5),
+    P(
+        "attention_mean",
+        0.26,
+        "probability",
+        "mean chance of reading a request's terms (74% skip entirely)",
+        0,
+        1,
+        source="Obar & Oeldorf-Hirsch (B13) [V]",
+    ),
+    P("attention_concentration", 2.0, "-", "Beta concentration of attention (a + b)", 0.01, 1e4),
+    P(
+        "present_bias_mean",
+        0.7,
+        "factor",
+        "mean β weighting future privacy harm at decision",
+        0.01,
+        1,
+    ),
+    P("present_bias_concentration", 10.0, "-", "Beta concentration of β (a + b)", 0.01, 1e4),
+    P(
+        "p_click",
+        0.97,
+        "probability",
+        "a non-reader accepts a click-through request",
+        0,
+        1,
+        source="Obar & Oeldorf-Hirsch 97% agree (B15) [V]; B9 90-98% [P]",
+    ),
+    P(
+        "p_neutral",
+        0.5,
+        "probability",
+        "a non-reader accepts a request with a real reject option",
+        0,
+        1,
+        source="B9 ~50% refuse with a reject option [P]",
+    ),
+    P(
+        "consent_noise",
+        0.5,
+        "CU per month",
+        "scale of the logistic noise ε in a reader's answer",
+        0,
+        1e6,
+    ),
+    P(
+        "consent_fatigue",
+        0.1,
+        "per request",
+        "attention falls by exp(-fatigue · recent requests)",
+        0,
+        100,
+    ),
+    P(
+        "request_memory",
+        0.5,
+        "share per month",
+        "share of recent requests still weighing next month",
+        0,
+        1,
+    ),
+    P(
+        "reading_time_cost",
+        0.05,
+        "CU per request read",
+        "time cost of reading one request",
+        0,
+        1e6,
+        source="Obar & Oeldorf-Hirsch: readers spend ~73 s (B14) [V]",
+    ),
+    P(
+        "refusal_feature_value",
+        1.0,
+        "CU per month",
+        "L: the feature a click-through refusal costs",
+        0,
+        1e6,
+    ),
+    P("reask_interval", 6, "months", "a refused request is asked again after this long", 1, 1200),
+    # --- platforms
+    P(
+        "dominant_platform_reach",
+        0.95,
+        "share",
+        "share of users on platform 0 at start",
+        0,
+        1,
+        source="WeChat: nearly 1 billion users (D) [P]",
+    ),
+    P("other_platform_reach", 0.3, "share", "share of users on each other platform at start", 0, 1),
+    P("platform_base_value", 3.0, "CU per month", "base value of using a platform", 0, 1e6),
+    P(
+        "platform_use_cost",
+        9.0,
+        "CU per month",
+        "time and attention a platform takes from its user",
+        0,
+        1e6,
+    ),
+    P("dominant_platform_advantage", 1.0, "CU per month", "extra base value of platform 0", 0, 1e6),
+    P(
+        "network_value",
+        6.0,
+        "CU per month",
+        "network benefit when all one's contacts use it",
+        0,
+        1e6,
+    ),
+    P("platform_revision_rate", 0.05, "per month", "chance a user reconsiders her platforms", 0, 1),
+    P(
+        "platform_noise",
+        1.0,
+        "CU per month",
+        "scale of logistic taste noise in platform use",
+        1e-6,
+        1e6,
+    ),
+    P(
+        "ad_revenue_per_user",
+        1.5,
+        "CU per month",
+        "platform advertising revenue per member at full quality",
+        0,
+        1e6,
+    ),
+    P(
+        "ad_rivalry_loss",
+        0.2,
+        "share",
+        "share of ad revenue a platform loses on a member whose data a maker also holds",
+        0,
+        1,
+    ),
+    P(
+        "degradation_cost",
+        1.0,
+        "CU per month",
+        "φ: a user's loss when her platform's app is degraded on her device",
+        0,
+        1e6,
+    ),
+    P(
+        "degradation_engagement_loss",
+        0.3,
+        "share",
+        "share of its ad revenue a platform loses on users of a degraded app",
+        0,
+        1,
+    ),
+    P(
+        "block_effectiveness",
+        0.5,
+        "share",
+        "share of on-device taking that blocking prevents",
+        0,
+        1,
+    ),
+    P(
+        "licence_liability",
+        0.2,
+        "CU per shared user per month",
+        "a platform's legal and reputational cost of sharing members' data under its own licence",
+        0,
+        1e6,
+    ),
+    P(
+        "taking_data_quality",
+        0.8,
+        "share",
+        "value of data taken on-device relative to licensed data",
+        0,
+        1,
+    ),
+    P("platform_bargaining_power", 0.5, "share", "b: the platform's Nash bargaining power", 0, 1),
+    # --- device makers and devices
+    P(
+        "maker_shares",
+        (),
+        "shares",
+        "initial device market shares (empty = equal; normalised)",
+        source="China 2017 shipment shares, approximate [U]",
+    ),
+    P(
+        "device_base_value",
+        10.0,
+        "CU per month",
+        "value of owning a smartphone, before its AI service",
+        0,
+        1e6,
+    ),
+    P("device_price", 5.0, "CU per month", "device price amortised over its life", 0, 1e6),
+    P("device_unit_cost", 4.0, "CU per month", "device cost amortised over its life", 0, 1e6),
+    P(
+        "replacement_hazard",
+        1 / 30,
+        "per month",
+        "chance a user's device is due for replacement",
+        0,
+        1,
+        source="MODEL.md §9 (indicative)",
+    ),
+    P("choice_sensitivity", 1.0, "per CU per month", "logit sensitivity of device choice", 0, 1e3),
+    P("quality_base", 1.0, "quality units", "q0: AI-service quality with no data", 0, 1e6),
+    P(
+        "quality_gain",
+        1.0,
+        "quality units",
+        "a: the most quality data can add",
+        0,
+        1e6,
+        source="Hagiu & Wright 2023: concave data-enabled learning [V]",
+    ),
+    P(
+        "quality_data_scale",
+        0.2,
+        "share of all users",
+        "D0: data scale of the quality curve",
+        1e-6,
+        1e3,
+    ),
+    P(
+        "platform_data_scale",
+        0.5,
+        "share of all users",
+        "D0 of a platform's quality curve in its share of members",
+        1e-6,
+        1e3,
+    ),
+    P(
+        "generic_service_share",
+        0.5,
+        "share",
+        "γ: value of the generic service relative to the personalised one",
+        0,
+        1,
+    ),
+    P(
+        "service_revenue_rate",
+        0.5,
+        "CU per month per unit quality",
+        "a maker's service revenue per personalised user",
+        0,
+        1e6,
+    ),
+    P(
+        "privacy_reputation_weight",
+        1.0,
+        "factor",
+        "weight of a maker's data-holding reputation in device choice",
+        0,
+        1e6,
+    ),
+    # --- brokers
+    P("data_price", 0.5, "CU per record", "price a broker pays for one user's record", 0, 1e6),
+    P(
+        "broker_sale_share",
+        0.01,
+        "share per month",
+        "share of a seller's records not yet with brokers that brokers absorb each month",
+        0,
+        1,
+    ),
+    P(
+        "broker_resale_value",
+        0.1,
+        "CU per record per month",
+        "a broker's resale revenue per record held",
+        0,
+        1e6,
+    ),
+    # --- harm and breaches
+    P("misuse_platform", 0.1, "weight", "ρ for the user's own platform", 0, 1),
+    P("misuse_maker", 0.4, "weight", "ρ for a device maker", 0, 1),
+    P("misuse_broker", 1.0, "weight", "ρ for a data broker", 0, 1),
+    P("misuse_trust", 0.05, "weight", "ρ for the data trust", 0, 1),
+    P(
+        "breach_base_hazard",
+        0.02,
+        "per month",
+        "b0: breach hazard of a holder with no security",
+        0,
+        1,
+        source="ITRC 2023: ~11% of listed firms breached a year (B32) [P]",
+    ),
+    P(
+        "security_scale",
+        0.05,
+        "CU per held user per month",
+        "s0: security spend that cuts the hazard by a factor e",
+        1e-9,
+        1e6,
+    ),
+    P(
+        "security_platform",
+        0.05,
+        "CU per held user per month",
+        "a platform's security spend",
+        0,
+        1e6,
+    ),
+    P("security_maker", 0.02, "CU per held user per month", "a maker's security spend", 0, 1e6),
+    P("security_broker", 0.0, "CU per held user per month", "a broker's security spend", 0, 1e6),
+    P("security_trust", 0.05, "CU per held user per month", "the trust's security spend", 0, 1e6),
+    P("breach_harm_multiplier", 3.0, "months of harm", "κ: one-off harm of a breach", 0, 1e6),
+    # --- portability and the trust
+    P(
+        "port_uptake_on_request",
+        0.002,
+        "per month",
+        "chance a user for whom porting pays ports (on request)",
+        0,
+        1,
+        source="MODEL.md §9; CERRE 2020 'little sign' (B27) [V]",
+    ),
+    P("port_uptake_realtime", 0.02, "per month", "the same with real-time portability", 0, 1),
+    P("snapshot_decay", 0.1, "per month", "δ: decay of a ported snapshot's value", 0, 1),
+    P(
+        "trust_uptake",
+        0.02,
+        "per month",
+        "chance a user for whom joining pays joins the trust",
+        0,
+        1,
+    ),
+    P(
+        "trust_decorrelation",
+        0.5,
+        "share",
+        "share of leakage the trust removes",
+        0,
+        1,
+        source="Acemoglu et al. 2022 mediated sharing [V]",
+    ),
+    P("trust_running_cost", 0.05, "CU per member per month", "the trust's running cost", 0, 1e6),
+    P("trust_bargaining_power", 0.5, "share", "the trust's Nash bargaining power", 0, 1),
+    # --- disputes and learning
+    P(
+        "settlement_probability",
+        0.5,
+        "probability",
+        "a mediated dispute settles into renewed bargaining",
+        0,
+        1,
+    ),
+    P(
+        "review_interval",
+        6,
+        "months",
+        "firms revise their strategy toward a counterpart (and licences expire) this often",
+        1,
+        1200,
+    ),
+    P(
+        "learning_rate",
+        0.3,
+        "share per month",
+        "weight of the newest payoff in a firm's exponential average",
+        0,
+        1,
+    ),
+    P(
+        "choice_temperature",
+        0.01,
+        "CU per user per month",
+        "logit temperature of firms' strategy choice",
+        1e-9,
+        1e6,
+    ),
+    P(
+        "exploration",
+        0.02,
+        "probability",
+        "chance a firm tries a random strategy at a review",
+        0,
+        1,
+    ),
+    P(
+        "opening_dispute",
+        False,
+        "-",
+        "script the 2017 opening: platform 0 negotiates with maker 0 while the maker takes data",
+    ),
+    P(
+        "opening_negotiation_months",
+        6,
+        "months",
+        "length of that opening negotiation",
+        0,
+        1200,
+        source="Huawei insider: 'over the past six months' (D) [P]",
+    ),
+    # --- regime
+    P(
+        "regime",
+        "click_through",
+        "-",
+        "regulatory regime (preset name or Regime)",
+        choices=tuple(REGIMES),
+    ),
+)
+del P
+
+PARAMETER_INDEX: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
+
+
+class MarketScenario(Scenario):
+    """Typed parameter set of a DataMarket (a Mesa Scenario); defaults come from PARAMETERS.
+
+    ``regime_schedule`` maps a month to a regime (name or Regime) that takes effect at its start.
+    """
+
+    regime_schedule: dict = {}  # noqa: RUF012 (Scenario reads class attributes as defaults)
+    __annotations__ = {
+        **{p.name: type(p.default) for p in PARAMETERS},
+        "regime_schedule": dict,
+    }
+
+
+for _parameter in PARAMETERS:
+    setattr(MarketScenario, _parameter.name, _parameter.default)
+MarketScenario.__init_subclass__()  # collect the defaults set just above
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "tencent_huawei_2017": dict(
+        n_platforms=2,
+        n_makers=5,
+        dominant_platform_reach=0.95,
+        other_platform_reach=0.3,
+        dominant_platform_advantage=1.0,
+        maker_shares=(0.20, 0.18, 0.16, 0.12, 0.09),
+        platform_bargaining_power=0.7,
+        regime="click_through",
+        opening_dispute=True,
+        opening_negotiation_months=6,
+    ),
+    "baseline": dict(
+        n_platforms=2,
+        n_makers=5,
+        dominant_platform_reach=0.6,
+        other_platform_reach=0.6,
+        dominant_platform_advantage=0.0,
+        maker_shares=(),
+        platform_bargaining_power=0.5,
+        regime="click_through",
+        opening_dispute=False,
+    ),
+}
+SCENARIO_DESCRIPTIONS: dict[str, str] = {
+    "tencent_huawei_2017": "the 2017 WeChat-Honor Magic dispute: one dominant platform, five "
+    "makers led by one with about a fifth of the market, click-through with mediation, an "
+    "opening negotiation that the platform may follow by degrading its app and complaining",
+    "baseline": "a symmetric market: two equal platforms, five equal makers, no scripted opening",
+}
+DEFAULT_SCENARIO = "tencent_huawei_2017"
+
+
+def validate(params: dict[str, Any]) -> dict[str, Any]:
+    """Check parameter values; return them with ints widened to floats where a float is expected.
+
+    Raises:
+        ValueError: naming the parameter, the bad value and what is allowed.
+    """
+    checked: dict[str, Any] = {}
+    for name, value in params.items():
+        if name == "regime_schedule":
+            checked[name] = _validate_schedule(value)
+            continue
+        if name not in PARAMETER_INDEX:
+            raise ValueError(
+                f"unknown parameter {name!r}; allowed parameters: "
+                f"{', '.join(sorted([*PARAMETER_INDEX, 'regime_schedule', 'rng', 'scenario']))}"
+            )
+        checked[name] = _validate_one(PARAMETER_INDEX[name], value)
+    if "n_makers" in checked and checked.get("maker_shares"):
+        shares = checked["maker_shares"]
+        if len(shares) != checked["n_makers"]:
+            raise ValueError(
+                f"parameter maker_shares={shares!r} has {len(shares)} entries but n_makers is "
+                f"{checked['n_makers']}; give one share per maker, or () for equal shares"
+            )
+    return checked
+
+
+def _validate_one(p: Parameter, value: Any) -> Any:
+    bad = f"parameter {p.name}={value!r} is invalid: expected {p.allowed()} ({p.unit})"
+    if p.name == "regime":
+        if isinstance(value, Regime):
+            return value
+        if isinstance(value, str) and value in REGIMES:
+            return value
+        raise ValueError(
+            f"parameter regime={value!r} is not a known regime; allowed: "
+            f"{', '.join(REGIMES)} or a model.Regime object"
+        )
+    if p.name == "maker_shares":
+        try:
+            shares = tuple(float(s) for s in value)
+        except TypeError as error:
+            raise ValueError(
+                f"parameter maker_shares={value!r} must be a list of positive numbers"
+            ) from error
+        if any(not math.isfinite(s) or s <= 0 for s in shares):
+            raise ValueError(f"parameter maker_shares={value!r} must be positive numbers")
+        return shares
+    if p.choices is not None:
+        if value not in p.choices:
+            raise ValueError(bad)
+        return value
+    if p.kind is bool:
+        if not isinstance(value, bool | np.bool_):
+            raise ValueError(bad)
+        return bool(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(bad)
+    if p.kind is int:
+        if float(value) != int(value):
+            raise ValueError(bad)
+        value = int(value)
+    else:
+        value = float(value)
+    if (
+        math.isnan(value)
+        or (p.low is not None and value < p.low)
+        or (p.high is not None and value > p.high)
+    ):
+        raise ValueError(bad)
+    return value
+
+
+def _validate_schedule(schedule: Any) -> dict[int, str | Regime]:
+    if schedule is None:
+        return {}
+    if not isinstance(schedule, dict):
+        raise ValueError(
+            f"parameter regime_schedule={schedule!r} must be a mapping of month "
+            f"(a whole number >= 1) to a regime name ({', '.join(REGIMES)})"
+        )
+    checked: dict[int, str | Regime] = {}
+    for month, regime in schedule.items():
+        try:
+            step = int(month)
+        except (TypeError, ValueError):
+            step = -1
+        if step < 1 or str(step) != str(month).strip():
+            raise ValueError(
+                f"parameter regime_schedule has month {month!r}: months are whole numbers >= 1"
+            )
+        try:
+            get_regime(regime)
+        except ValueError as error:
+            raise ValueError(f"parameter regime_schedule[{month}]: {error}") from None
+        checked[step] = regime
+    return checked
+
+
+def make_scenario(
+    scenario: str = DEFAULT_SCENARIO, rng: Any = None, **overrides: Any
+) -> MarketScenario:
+    """A validated MarketScenario: the preset's values, then explicit overrides on top."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; allowed: {', '.join(SCENARIOS)}")
+    preset = dict(SCENARIOS[scenario])
+    shares_fit = len(preset.get("maker_shares", ())) == overrides.get("n_makers")
+    if "n_makers" in overrides and "maker_shares" not in overrides and not shares_fit:
+        preset["maker_shares"] = ()  # the preset's shares fit another number of makers
+    values = validate({**preset, **overrides})
+    values.setdefault("n_makers", PARAMETER_INDEX["n_makers"].default)
+    validate({"n_makers": values["n_makers"], "maker_shares": values.get("maker_shares", ())})
+    return MarketScenario(rng=rng, **values)
+
+
+def parameter_table() -> list[dict[str, Any]]:
+    """Every parameter as a row: name, unit, default, meaning, allowed values, source."""
+    return [
+        dict(
+            name=p.name,
+            unit=p.unit,
+            default=p.default,
+            meaning=p.meaning,
+            allowed=p.allowed(),
+            source=p.source,
+        )
+        for p in PARAMETERS
+    ]

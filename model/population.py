@@ -1,0 +1,202 @@
+"""The users: one vectorised population (numpy columns), their set-up and their choices.
+
+No Python loop over users: every function here works on whole columns. Firms are few and are
+looped over; users are many and never are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from model.graph import contact_share, degrees, social_graph
+from model.parameters import MarketScenario
+
+
+@dataclass
+class Holders:
+    """Column layout of the holder axis: platforms, then makers, then brokers, then the trust."""
+
+    n_platforms: int
+    n_makers: int
+    n_brokers: int
+
+    @property
+    def platforms(self) -> slice:
+        return slice(0, self.n_platforms)
+
+    @property
+    def makers(self) -> slice:
+        return slice(self.n_platforms, self.n_platforms + self.n_makers)
+
+    @property
+    def brokers(self) -> slice:
+        start = self.n_platforms + self.n_makers
+        return slice(start, start + self.n_brokers)
+
+    @property
+    def trust(self) -> int:
+        return self.n_platforms + self.n_makers + self.n_brokers
+
+    @property
+    def count(self) -> int:
+        return self.trust + 1
+
+    def maker(self, m: int) -> int:
+        return self.n_platforms + m
+
+    def broker(self, k: int) -> int:
+        return self.n_platforms + self.n_makers + k
+
+
+@dataclass
+class Users:
+    """All users as columns. Shapes: (N,) per user, (N, P) per platform, (N, H) per holder.
+
+    Attributes:
+        theta: privacy cost θ, CU per unit exposure per month.
+        value: value of personalisation v, CU per month per unit quality.
+        attention: chance of reading a request's terms.
+        present_bias: β in (0, 1], weight on future harm when deciding.
+        device: index of the maker of the user's device.
+        member: platform memberships.
+        holds: d[i, h], holder h holds i's own data.
+        consented: i has a standing consent to h (platform membership counts for the platform).
+        informed: that consent was given after reading (or by the user's own initiative).
+        refused_at: month of i's last refusal of h (large negative if never).
+        recent_requests: fatigue stock, requests weighted by recency.
+        trust_member: i has delegated her rights to the data trust.
+        ported_to: maker that holds i's ported data (−1 if none); port_freshness its value share.
+        graph: symmetric CSR adjacency; degree: contacts per user.
+    """
+
+    theta: np.ndarray
+    value: np.ndarray
+    attention: np.ndarray
+    present_bias: np.ndarray
+    device: np.ndarray
+    member: np.ndarray
+    holds: np.ndarray
+    consented: np.ndarray
+    informed: np.ndarray
+    refused_at: np.ndarray
+    recent_requests: np.ndarray
+    trust_member: np.ndarray
+    ported_to: np.ndarray
+    port_freshness: np.ndarray
+    graph: sp.csr_array
+    degree: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.theta.shape[0]
+
+
+def draw_privacy_costs(p: MarketScenario, rng: np.random.Generator, n: int) -> np.ndarray:
+    """θ per user: lognormal around the median, or a two-cluster mixture (bimodal valuations)."""
+    if p.privacy_cost_distribution == "lognormal":
+        return p.privacy_cost_median * np.exp(p.privacy_cost_sigma * rng.standard_normal(n))
+    high = rng.random(n) < p.privacy_cost_high_share
+    # The two cluster medians keep the ratio asked for and the overall median near the median.
+    low_median = p.privacy_cost_median / np.sqrt(p.privacy_cost_high_ratio)
+    medians = np.where(high, low_median * p.privacy_cost_high_ratio, low_median)
+    return medians * np.exp(0.25 * p.privacy_cost_sigma * rng.standard_normal(n))
+
+
+def _beta(rng: np.random.Generator, mean: float, concentration: float, n: int) -> np.ndarray:
+    if mean <= 0.0 or mean >= 1.0:
+        return np.full(n, float(mean))
+    return rng.beta(mean * concentration, (1.0 - mean) * concentration, n)
+
+
+def create_users(p: MarketScenario, rng: np.random.Generator, holders: Holders) -> Users:
+    """Draw the population and its social graph from the scenario's distributions."""
+    n = p.n_users
+    graph = social_graph(n, p.mean_degree, p.degree_tail, rng)
+    theta = draw_privacy_costs(p, rng, n)
+    value = p.personalisation_value_median * np.exp(
+        p.personalisation_value_sigma * rng.standard_normal(n)
+    )
+    attention = _beta(rng, p.attention_mean, p.attention_concentration, n)
+    present_bias = _beta(rng, p.present_bias_mean, p.present_bias_concentration, n)
+    shares = np.asarray(p.maker_shares or [1.0] * p.n_makers, dtype=float)
+    device = rng.choice(p.n_makers, size=n, p=shares / shares.sum()).astype(np.int32)
+    reach = np.full(p.n_platforms, p.other_platform_reach)
+    reach[0] = p.dominant_platform_reach
+    member = rng.random((n, p.n_platforms)) < reach
+    holds = np.zeros((n, holders.count), dtype=bool)
+    holds[:, holders.platforms] = member  # a platform holds its members' chats
+    consented = holds.copy()
+    return Users(
+        theta=theta,
+        value=value,
+        attention=attention,
+        present_bias=present_bias,
+        device=device,
+        member=member,
+        holds=holds,
+        consented=consented,
+        informed=np.zeros_like(holds),
+        refused_at=np.full(holds.shape, -10_000, dtype=np.int32),
+        recent_requests=np.zeros(n),
+        trust_member=np.zeros(n, dtype=bool),
+        ported_to=np.full(n, -1, dtype=np.int32),
+        port_freshness=np.zeros(n),
+        graph=graph,
+        degree=degrees(graph),
+    )
+
+
+def service_quality(data: np.ndarray | float, base: float, gain: float, scale: float) -> np.ndarray:
+    """q = q0 + a · (1 − exp(−D / D0)): quality rises with data, concavely (Hagiu & Wright)."""
+    return base + gain * (1.0 - np.exp(-np.asarray(data, dtype=float) / scale))
+
+
+def logit_choice(rng: np.random.Generator, utility: np.ndarray, sensitivity: float) -> np.ndarray:
+    """Multinomial logit choice per row of `utility` (users × options), by Gumbel draws."""
+    if sensitivity <= 0:
+        return rng.integers(0, utility.shape[1], utility.shape[0])
+    gumbel = rng.gumbel(size=utility.shape)
+    return np.argmax(sensitivity * utility + gumbel, axis=1).astype(np.int32)
+
+
+def replace_devices(
+    rng: np.random.Generator,
+    users: Users,
+    *,
+    hazard: float,
+    device_utility: np.ndarray,
+    sensitivity: float,
+) -> np.ndarray:
+    """Users whose device is due choose a maker by logit; returns the mask of buyers.
+
+    `device_utility` is (N, M): each user's money-metric utility of each maker's device.
+    """
+    due = rng.random(users.n) < hazard
+    if due.any():
+        users.device[due] = logit_choice(rng, device_utility[due], sensitivity)
+    return due
+
+
+def revise_platforms(
+    rng: np.random.Generator,
+    users: Users,
+    *,
+    platform_utility: np.ndarray,
+    revision_rate: float,
+    noise: float,
+) -> None:
+    """Some users reconsider each platform: use it iff its utility plus taste noise is positive.
+
+    `platform_utility` is (N, P), money-metric, network benefit included.
+    """
+    revising = rng.random(platform_utility.shape) < revision_rate
+    taste = rng.logistic(0.0, noise, platform_utility.shape)
+    users.member[revising] = (platform_utility + taste > 0)[revising]
+
+
+def contacts_on_platforms(users: Users) -> np.ndarray:
+    """(N, P): share of each user's contacts on each platform (the network effect's base)."""
+    return contact_share(users.graph, users.member, users.degree)
