@@ -15,6 +15,8 @@ import numpy as np
 if TYPE_CHECKING:
     from model.market import DataMarket
 
+# "block" is a bargaining stance: degrade the app on the maker's devices while it wants the data
+# without a deal. "take" likewise: take on-device with users' consent while there is no deal.
 PLATFORM_STRATEGIES = ("open", "license", "block")  # toward one maker
 MAKER_STRATEGIES = ("none", "license", "take")  # toward one platform
 OPEN, LICENSE, BLOCK = 0, 1, 2

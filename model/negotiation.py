@@ -74,14 +74,21 @@ class PairOutcome:
     blocked: bool
 
 
-def pair_outcome(e: PairEconomics, platform_strategy: int, maker_strategy: int) -> PairOutcome:
-    """Play out one pair under given strategies: bargain, or take and block without a deal."""
+def pair_outcome(
+    e: PairEconomics, platform_strategy: int, maker_strategy: int, at_table: bool = True
+) -> PairOutcome:
+    """Play out one pair under given strategies: bargain, or take and block without a deal.
+
+    With `at_table` False the two sides do not bargain (a dispute), and the disagreement
+    outcome holds whatever a bargain would have given.
+    """
     n = e.users
+    if not e.access or maker_strategy == NONE:
+        # Nothing to bargain over, and no reason to degrade the app of a maker that wants nothing.
+        return PairOutcome(0.0, 0.0, False, 0.0, False, False)
     blocking = e.may_block and platform_strategy == BLOCK
     block_platform = e.block_cost * n if blocking else 0.0
     block_maker = e.sales_loss * n if blocking else 0.0
-    if not e.access or maker_strategy == NONE:
-        return PairOutcome(-block_platform, -block_maker, False, 0.0, False, blocking)
     shared = e.licence_consent * n
     gain = e.maker_value * shared - e.fixed_cost
     cost = (e.platform_loss + e.licence_liability) * shared
@@ -104,7 +111,7 @@ def pair_outcome(e: PairEconomics, platform_strategy: int, maker_strategy: int) 
         platform_power=e.power,
         fee_cap=e.fee_cap * shared,
     )
-    if bargain.agreed and shared > 0:
+    if at_table and bargain.agreed and shared > 0:
         return PairOutcome(
             bargain.fee - cost, gain - bargain.fee, True, bargain.fee / shared, False, False
         )
@@ -173,14 +180,23 @@ def pair_economics(model: DataMarket, p: int, m: int) -> PairEconomics:
     )
 
 
-def in_opening(model: DataMarket, p: int, m: int) -> bool:
-    """The scripted 2017 opening: platform 0 and maker 0 negotiate while the maker takes."""
-    return (
-        model.p.opening_dispute
-        and p == 0
-        and m == 0
-        and model.steps <= model.p.opening_negotiation_months
-    )
+def opening_move(model: DataMarket, p: int, m: int) -> tuple[int, int] | None:
+    """The scripted 2017 opening between platform 0 and maker 0, or None once it is over.
+
+    For `opening_negotiation_months` they negotiate without agreement while the maker takes
+    (where the regime lets it); then the platform degrades its app (where it may) and complains,
+    without bargaining, until the regulator has dealt with the complaint. What follows is the
+    regime's: the opening is the common starting point every regime is compared from.
+    """
+    if not (model.p.opening_dispute and p == 0 and m == 0) or model.opening_over:
+        return None
+    months = model.p.opening_negotiation_months
+    if model.steps <= months:
+        return LICENSE, TAKE
+    if model.steps == months + 1 or model.dispute_filed[p, m] >= 0:
+        return BLOCK, TAKE
+    model.opening_over = True
+    return None
 
 
 def negotiate(model: DataMarket) -> None:
@@ -210,12 +226,14 @@ def negotiate(model: DataMarket) -> None:
     for p, platform in enumerate(model.platforms):
         for m, maker in enumerate(model.makers):
             ps, ms = platform.choice[m], maker.choice[p]
-            if in_opening(model, p, m):
-                ps, ms = LICENSE, TAKE
+            scripted = opening_move(model, p, m)
+            if scripted is not None:
+                ps, ms = scripted
             if model.mediated[p, m]:
                 ps, ms = LICENSE, ms if ms != NONE else LICENSE
+                scripted = None
             economics = pair_economics(model, p, m)
-            outcome = pair_outcome(economics, ps, ms)
+            outcome = pair_outcome(economics, ps, ms, at_table=scripted is None)
             running = model.licensed[p, m] and model.contract_until[p, m] > model.steps
             if outcome.licensed and not running:
                 model.fee[p, m] = outcome.fee  # a new contract, for one review period

@@ -42,6 +42,8 @@ def regulate(model: DataMarket) -> None:
             continue
         model.dispute_filed[p, m] = -1
         model.month.resolved += 1
+        if (p, m) == (0, 0):
+            model.opening_over = True
         if regime.dispute_resolution == "adjudicate":
             if model.blocked[p, m] and (regime.blocking_contested or not regime.platform_may_block):
                 model.unblock_order[p, m] = model.steps + model.p.review_interval

@@ -1,0 +1,17 @@
+# The two commands of the README: `make run` (the main job) and `make test` (the whole suite).
+# Both set up .venv first (scripts/setup.sh: Python >= 3.12, the project and its dev tools).
+
+.PHONY: run test lint setup
+
+run: setup
+	.venv/bin/python -m experiments.regime_table
+
+test: setup lint
+	.venv/bin/python -m pytest
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+setup:
+	@bash scripts/setup.sh
