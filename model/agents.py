@@ -155,6 +155,7 @@ class DataTrust(Firm):
     def __init__(self, model: DataMarket, index: int, n_makers: int) -> None:
         super().__init__(model, index)
         self.licensed = np.zeros(n_makers, dtype=bool)
+        self.offered = np.zeros(n_makers, dtype=bool)  # makers it expects to license to
         self.fee_per_member = np.zeros(n_makers)  # CU per member-user per month
         self.dividend = 0.0  # CU per member per month, last paid
         self.members = 0

@@ -75,6 +75,8 @@ def run_consent(model: DataMarket) -> None:
     users.recent_requests *= params.request_memory
     if regime.consent_standard == "platform_terms":
         return
+    if regime.consent_standard == "informed":
+        withdraw_consents(model)
     reached_by = model.licensed | model.taking  # (P, M): pairs through which data flows
     reachable = (users.member.astype(np.int8) @ reached_by.astype(np.int8)) > 0  # (N, M)
     reachable &= ~users.trust_member[:, None]
@@ -125,3 +127,34 @@ def run_consent(model: DataMarket) -> None:
         if mine.any():
             rate = float(accepted[mine].mean())
             maker.acceptance += params.learning_rate * (rate - maker.acceptance)
+
+
+def withdraw_consents(model: DataMarket) -> None:
+    """Informed consent is withdrawable (GDPR Art. 7(3), PIPL Art. 15): each month a consenting
+    user looks again with chance `withdrawal_review` · attention, and withdraws iff the service
+    she got last month no longer seems worth the harm (G + ε < C); her device maker must then
+    delete her data."""
+    params, users = model.p, model.users
+    rows = np.arange(users.n)
+    col = model.holders.maker(0) + users.device
+    looks = users.consented[rows, col] & (
+        model.rng.random(users.n) < params.withdrawal_review * users.attention
+    )
+    idx = np.flatnonzero(looks)
+    if idx.size == 0:
+        return
+    quality = np.array([maker.quality for maker in model.makers])[users.device[idx]]
+    delivered = model.data_quality[idx]
+    gain = (1 - params.generic_service_share) * users.value[idx] * quality * delivered
+    cost = users.present_bias[idx] * users.theta[idx] * params.misuse_maker
+    noise = (
+        model.rng.logistic(0.0, params.consent_noise, idx.size)
+        if params.consent_noise > 0
+        else np.zeros(idx.size)
+    )
+    leaving = idx[gain + noise < cost]
+    users.consented[leaving, col[leaving]] = False
+    users.informed[leaving, col[leaving]] = False
+    users.holds[leaving, col[leaving]] = False
+    users.refused_at[leaving, col[leaving]] = model.steps
+    model.month.withdrawals = int(leaving.size)

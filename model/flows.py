@@ -120,6 +120,7 @@ def update_flows(model: DataMarket) -> None:
         via_trust = users.trust_member & model.trust.licensed[users.device]
         quality = np.where(via_trust, 1.0, quality)
     model.month.data_quality = quality
+    model.data_quality = quality
     for m, maker in enumerate(model.makers):
         reach = users.holds[:, holders.maker(m)].sum()
         if model.trust is not None and model.trust.licensed[m]:
@@ -164,13 +165,9 @@ def _join_trust(model: DataMarket) -> None:
     """Users for whom delegating pays join the trust; the trust has makers delete their data."""
     params, users, holders, trust = model.p, model.users, model.holders, model.trust
     quality = np.array([maker.quality for maker in model.makers])[users.device]
-    gain = (
-        trust.dividend
-        + (1 - params.generic_service_share)
-        * users.value
-        * quality
-        * (trust.licensed[users.device])
-    )
+    # Users judge the trust by the makers it licenses to, or expects to once it has members.
+    serves = (trust.licensed | trust.offered)[users.device]
+    gain = trust.dividend + (1 - params.generic_service_share) * users.value * quality * serves
     cost = users.present_bias * users.theta * params.misuse_trust
     joins = (
         ~users.trust_member

@@ -36,6 +36,7 @@ class Month:
     requests: int = 0  # consent requests made
     accepted: int = 0  # ... and accepted
     ports: int = 0  # users who ported their data
+    withdrawals: int = 0  # consents withdrawn
     resolved: int = 0  # complaints resolved
     settlements: int = 0  # mediations that sent a pair back to the table
     fines: float = 0.0  # CU collected
@@ -123,6 +124,7 @@ class DataMarket(mesa.Model):
         self.ledger = Ledger()
         self.last_illegal_traders: set = set()
         self.exposure = np.zeros(self.users.holds.shape)
+        self.data_quality = np.zeros(built.n_users)  # last month's, see Month.data_quality
         self.month = Month(built.n_users)
         self._form_initial_beliefs()
 

@@ -79,8 +79,10 @@ def pair_outcome(
 ) -> PairOutcome:
     """Play out one pair under given strategies: bargain, or take and block without a deal.
 
-    With `at_table` False the two sides do not bargain (a dispute), and the disagreement
-    outcome holds whatever a bargain would have given.
+    Without a deal the maker takes on-device (where it may, chose to, and it pays) or walks away;
+    a platform that chose to block degrades its app on the devices of a maker that takes. The
+    Nash disagreement point is that outcome. With `at_table` False the two sides are in a dispute
+    and do not bargain: the maker that chose to take keeps taking even where it does not pay.
     """
     n = e.users
     if not e.access or maker_strategy == NONE:
@@ -98,10 +100,10 @@ def pair_outcome(
     taken_quality = e.take_quality * (1.0 - (e.block_effectiveness if blocking else 0.0))
     taken = e.take_consent * n
     take_payoff = e.maker_value * taken_quality * taken - block_maker - e.fixed_cost
-    would_take = e.may_take and maker_strategy == TAKE and take_payoff > -block_maker
-    maker_threat = take_payoff if would_take else -block_maker
-    platform_threat = -block_platform - (
-        e.platform_loss * taken_quality * taken if would_take else 0.0
+    would_take = e.may_take and maker_strategy == TAKE and (take_payoff > 0 or not at_table)
+    maker_threat = take_payoff if would_take else 0.0
+    platform_threat = (
+        -block_platform - e.platform_loss * taken_quality * taken if would_take else 0.0
     )
     bargain = nash_fee(
         maker_gain=gain,
@@ -115,7 +117,9 @@ def pair_outcome(
         return PairOutcome(
             bargain.fee - cost, gain - bargain.fee, True, bargain.fee / shared, False, False
         )
-    return PairOutcome(platform_threat, maker_threat, False, 0.0, would_take, blocking)
+    return PairOutcome(
+        platform_threat, maker_threat, False, 0.0, would_take, blocking and would_take
+    )
 
 
 def payoff_tables(e: PairEconomics) -> tuple[np.ndarray, np.ndarray]:
@@ -279,6 +283,7 @@ def _trust_bargains(model: DataMarket) -> None:
             platform_power=params.trust_bargaining_power,
             fee_cap=model.regime.access_fee_cap * n,
         )
+        trust.offered[m] = value > member_cost  # what joining promises: a deal per member pays
         trust.licensed[m] = bargain.agreed and n > 0
         trust.fee_per_member[m] = bargain.fee / n if n > 0 else 0.0
 

@@ -186,6 +186,14 @@ PARAMETERS: tuple[Parameter, ...] = (
         0,
         1e6,
     ),
+    P(
+        "withdrawal_review",
+        0.05,
+        "per month",
+        "chance a consenting user looks at a withdrawable consent again (times her attention)",
+        0,
+        1,
+    ),
     P("reask_interval", 6, "months", "a refused request is asked again after this long", 1, 1200),
     # --- platforms
     P(
@@ -235,7 +243,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "ad_rivalry_loss",
-        0.2,
+        0.15,
         "share",
         "share of ad revenue a platform loses on a member whose data a maker also holds",
         0,
@@ -267,7 +275,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "licence_liability",
-        0.2,
+        0.05,
         "CU per shared user per month",
         "a platform's legal and reputational cost of sharing members' data under its own licence",
         0,
