@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.regimes import ConsentStandard
-
 if TYPE_CHECKING:
     from model.market import DataMarket
 
@@ -25,7 +23,6 @@ def reading_probability(
 def answer_requests(
     rng: np.random.Generator,
     *,
-    standard: ConsentStandard,
     read_probability: np.ndarray,
     gain: np.ndarray,
     cost: np.ndarray,
@@ -40,11 +37,12 @@ def answer_requests(
     A reader compares the perceived gain G (plus L, the feature lost on refusal, where refusing
     costs the service) with the perceived cost C, with logistic noise of scale `noise`. A
     non-reader clicks "accept" with `p_click` where refusal costs the service (no real reject
-    option) and with `p_neutral` where it does not (a symmetric choice).
+    option) and with `p_neutral` where it does not (a symmetric choice). The bundling lever, not
+    the consent standard, decides this: click-through with a reject button on its first screen
+    is `refusal_costs_service=False` (Nouwens et al. 2020's 22–23-point swing).
 
     Args:
         rng: the model's generator.
-        standard: the regime's consent standard (``platform_terms`` never reaches here).
         read_probability: chance each user reads, in [0, 1].
         gain: G, CU per month: the personalised service over the generic one, plus any payment.
         cost: C, CU per month: present bias · θ · ρ_h · Δe.
@@ -56,11 +54,10 @@ def answer_requests(
     """
     n = gain.shape[0]
     read = rng.random(n) < read_probability
-    bundled = refusal_costs_service or standard == "click_through"
-    loss = refusal_loss if bundled else 0.0
+    loss = refusal_loss if refusal_costs_service else 0.0
     epsilon = rng.logistic(0.0, noise, n) if noise > 0 else np.zeros(n)
     reader_accepts = gain + loss + epsilon > cost
-    clicker_accepts = rng.random(n) < (p_click if bundled else p_neutral)
+    clicker_accepts = rng.random(n) < (p_click if refusal_costs_service else p_neutral)
     return np.where(read, reader_accepts, clicker_accepts), read
 
 
@@ -102,7 +99,6 @@ def run_consent(model: DataMarket) -> None:
     cost = users.present_bias[idx] * users.theta[idx] * params.misuse_maker * delta_exposure
     accepted, read = answer_requests(
         model.rng,
-        standard=regime.consent_standard,
         read_probability=reading_probability(
             users.attention[idx], users.recent_requests[idx], params.consent_fatigue
         ),

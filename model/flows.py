@@ -112,7 +112,7 @@ def update_flows(model: DataMarket) -> None:
         value = params.taking_data_quality * np.where(blocked, 1 - params.block_effectiveness, 1)
         quality = np.where(taking, np.maximum(quality, value), quality)
     model.month.licensed_users = licensed
-    if regime.portability != "none":
+    if regime.portability != "none" and regime.third_party_access:
         quality = np.maximum(quality, _port(model, device_col, free))
     users.holds[rows[quality > 0], device_col[quality > 0]] = True
     if model.trust is not None:
@@ -128,9 +128,9 @@ def update_flows(model: DataMarket) -> None:
         maker.data_share = reach / users.n
     if model.brokers:
         _broker_trade(model)
-    model.exposure = exposure_from_graph(
-        users.graph, users.degree, users.holds, holder_leakage(model)
-    )
+    model.month.flow_device = users.device.copy()
+    model.contact_held = contact_share(users.graph, users.holds, users.degree)
+    model.exposure = exposure(users.holds, model.contact_held, holder_leakage(model))
 
 
 def _port(model: DataMarket, device_col: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -187,8 +187,14 @@ def _join_trust(model: DataMarket) -> None:
 
 def _broker_trade(model: DataMarket) -> None:
     """Platforms and makers sell records not yet with brokers where it pays: always where trade
-    is legal or tolerated, and where illegal only if the sale beats the expected fine."""
+    is legal or tolerated, and where illegal only if the sale beats the expected fine. Where the
+    recipient is liable, brokers buy only if a record's resale value covers the harm they would
+    owe for it (own and leaked, at the mean privacy cost)."""
     params, regime, users, holders = model.p, model.regime, model.users, model.holders
+    if regime.recipient_liability:
+        liability = float(users.theta.mean()) * params.misuse_broker * (1 + params.leakage)
+        if liability >= params.broker_resale_value:
+            return
     at_broker = users.holds[:, holders.brokers].any(axis=1)
     expected_fine_rate = regime.audit_probability * regime.fine_rate * 12
     sellers = [(holders.platforms.start + p, firm) for p, firm in enumerate(model.platforms)]

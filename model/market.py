@@ -45,6 +45,7 @@ class Month:
     reads: np.ndarray = field(init=False)  # requests each user read
     breach_harm: np.ndarray = field(init=False)  # one-off harm of this month's breaches, CU
     data_quality: np.ndarray = field(init=False)  # value share of the device maker's data
+    flow_device: np.ndarray = field(init=False)  # each user's device when data flowed
     licensed_users: np.ndarray = field(init=False)  # reached through a licence
     breached: np.ndarray = field(init=False)  # (H,) holders breached
     harm: np.ndarray = field(init=False)  # monthly privacy harm, CU
@@ -123,7 +124,8 @@ class DataMarket(mesa.Model):
         self.economics = np.empty(shape, dtype=object)
         self.ledger = Ledger()
         self.last_illegal_traders: set = set()
-        self.exposure = np.zeros(self.users.holds.shape)
+        self.exposure = np.zeros(self.users.holds.shape)  # e[i, h] after this month's flows
+        self.contact_held = np.zeros(self.users.holds.shape)  # s[i, h], contacts' data h holds
         self.data_quality = np.zeros(built.n_users)  # last month's, see Month.data_quality
         self.month = Month(built.n_users)
         self._form_initial_beliefs()

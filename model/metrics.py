@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.flows import holder_misuse, overall_exposure
+from model.flows import holder_leakage, holder_misuse, overall_exposure
 from model.planner import contact_harm, flow_cost, planner_gap
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "consent_rate": (
         "privacy",
         "share",
-        "share of this month's consent requests accepted (0 when none was made)",
+        "share of this month's consent requests accepted (last month's value when none was "
+        "made; 0 before the first request)",
     ),
     "informed_consent_share": (
         "privacy",
@@ -116,30 +117,40 @@ def third_party_mask(model: DataMarket) -> np.ndarray:
 def planner_metrics(model: DataMarket) -> dict[str, float]:
     """Compare the realised flows to the first best, over the potential flows: each platform
     user's data to her device's maker, and every user's data to each broker."""
-    p, users, holders = model.p, model.users, model.holders
-    on_platform = users.member.any(axis=1)
-    quality = np.array([maker.quality for maker in model.makers])[users.device]
-    benefits, costs, actual = [], [], []
-    # Maker flows: the user's personalisation gain plus the maker's service revenue gain.
-    gain = (1 - p.generic_service_share) * quality * (users.value + p.service_revenue_rate)
-    for m in range(len(model.makers)):
-        col = holders.maker(m)
-        mine = (users.device == m) & on_platform
+    p, users, holders, month = model.p, model.users, model.holders, model.month
+    leakage, misuse = holder_leakage(model), holder_misuse(model)
+
+    def cost_of_flows_to(col: int) -> np.ndarray:
+        # Exposure without the user's own flow (λ·s): the flow's cost is what it adds.
         harm_contacts = contact_harm(
-            users.graph, users.degree, users.theta, ~users.holds[:, col], p.misuse_maker, p.leakage
+            users.graph, users.degree, users.theta, ~users.holds[:, col], misuse[col], leakage[col]
         )
-        cost = flow_cost(users.theta, model.exposure[:, col], p.misuse_maker, harm_contacts)
+        before = leakage[col] * model.contact_held[:, col]
+        return flow_cost(users.theta, before, misuse[col], harm_contacts)
+
+    device = month.flow_device  # the maker each user's data flowed to this month
+    on_platform = users.member.any(axis=1)
+    quality = np.array([maker.quality for maker in model.makers])[device]
+    benefits, costs, actual = [], [], []
+    # Maker flows: the user's personalisation gain plus the maker's service revenue gain. A flow
+    # through the trust costs what the trust's holding costs (lower misuse, de-correlated).
+    gain = (1 - p.generic_service_share) * quality * (users.value + p.service_revenue_rate)
+    via_trust = np.zeros(users.n, dtype=bool)
+    if model.trust is not None:
+        via_trust = users.trust_member & model.trust.licensed[device]
+        trust_cost = cost_of_flows_to(holders.trust)
+    for m in range(len(model.makers)):
+        mine = (device == m) & on_platform
+        cost = cost_of_flows_to(holders.maker(m))
+        if model.trust is not None:
+            cost = np.where(via_trust, trust_cost, cost)
         benefits.append(gain[mine])
         costs.append(cost[mine])
-        actual.append(model.month.data_quality[mine] > 0)
+        actual.append(month.data_quality[mine] > 0)
     for k in range(len(model.brokers)):
         col = holders.broker(k)
-        harm_contacts = contact_harm(
-            users.graph, users.degree, users.theta, ~users.holds[:, col], p.misuse_broker, p.leakage
-        )
-        cost = flow_cost(users.theta, model.exposure[:, col], p.misuse_broker, harm_contacts)
         benefits.append(np.full(users.n, p.broker_resale_value))
-        costs.append(cost)
+        costs.append(cost_of_flows_to(col))
         actual.append(users.holds[:, col])
     gap = planner_gap(
         np.concatenate(benefits), np.concatenate(costs), np.concatenate(actual), users.n
@@ -189,7 +200,9 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         + broker_profit
         + trust_profit
         + month.fines * per_user,
-        consent_rate=month.accepted / month.requests if month.requests else 0.0,
+        consent_rate=month.accepted / month.requests
+        if month.requests
+        else model.metrics.get("consent_rate", 0.0),
         informed_consent_share=informed / standing if standing else 0.0,
         regretted_consent_share=float(regretted.sum() / consenting.sum())
         if consenting.any()

@@ -149,8 +149,7 @@ def pair_economics(model: DataMarket, p: int, m: int) -> PairEconomics:
     params, regime, users = model.p, model.regime, model.users
     on_pair = users.member[:, p] & (users.device == m) & ~users.trust_member
     maker = model.makers[m]
-    bundled = regime.refusal_costs_service or regime.consent_standard == "click_through"
-    prior = params.p_click if bundled else params.p_neutral
+    prior = params.p_click if regime.refusal_costs_service else params.p_neutral
     take_consent = maker.acceptance if model.steps > 1 else prior
     terms = regime.consent_standard == "platform_terms"
     liability = (
@@ -283,8 +282,9 @@ def _trust_bargains(model: DataMarket) -> None:
             platform_power=params.trust_bargaining_power,
             fee_cap=model.regime.access_fee_cap * n,
         )
-        trust.offered[m] = value > member_cost  # what joining promises: a deal per member pays
-        trust.licensed[m] = bargain.agreed and n > 0
+        access = model.regime.third_party_access
+        trust.offered[m] = access and value > member_cost  # what joining promises
+        trust.licensed[m] = access and bargain.agreed and n > 0
         trust.fee_per_member[m] = bargain.fee / n if n > 0 else 0.0
 
 

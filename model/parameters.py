@@ -585,7 +585,7 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
             continue
         if name not in PARAMETER_INDEX:
             raise ValueError(
-                f"unknown parameter {name!r}; allowed parameters: "
+                f"unknown parameter {name!r} (value {value!r}); allowed parameters: "
                 f"{', '.join(sorted([*PARAMETER_INDEX, 'regime_schedule', 'rng', 'scenario']))}"
             )
         checked[name] = _validate_one(PARAMETER_INDEX[name], value)
@@ -613,7 +613,7 @@ def _validate_one(p: Parameter, value: Any) -> Any:
     if p.name == "maker_shares":
         try:
             shares = tuple(float(s) for s in value)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             raise ValueError(
                 f"parameter maker_shares={value!r} must be a list of positive numbers"
             ) from error
@@ -630,17 +630,15 @@ def _validate_one(p: Parameter, value: Any) -> Any:
         return bool(value)
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ValueError(bad)
+    if not math.isfinite(value):
+        raise ValueError(bad)
     if p.kind is int:
         if float(value) != int(value):
             raise ValueError(bad)
         value = int(value)
     else:
         value = float(value)
-    if (
-        math.isnan(value)
-        or (p.low is not None and value < p.low)
-        or (p.high is not None and value > p.high)
-    ):
+    if (p.low is not None and value < p.low) or (p.high is not None and value > p.high):
         raise ValueError(bad)
     return value
 

@@ -172,15 +172,17 @@ def settle(model: DataMarket) -> None:
     for m, maker in enumerate(model.makers):
         maker.costs += compliance * relationships[m]
 
-    # Recipient liability: makers compensate the harm their holdings cause (breaches too).
+    # Recipient liability: every recipient of platform data (makers, brokers) compensates the
+    # harm its holdings cause, breaches included.
     if regime.recipient_liability:
-        for m, maker in enumerate(model.makers):
-            col = holders.maker(m)
+        recipients = [(holders.maker(m), maker) for m, maker in enumerate(model.makers)]
+        recipients += [(holders.broker(k), broker) for k, broker in enumerate(model.brokers)]
+        for col, firm in recipients:
             owed = users.theta * misuse[col] * model.exposure[:, col]
             if month.breached[col]:
                 owed = owed + p.breach_harm_multiplier * users.theta * model.exposure[:, col]
             utility += owed
-            ledger.transfer(maker, USERS, float(owed.sum()), "compensation")
+            ledger.transfer(firm, USERS, float(owed.sum()), "compensation")
 
     # Brokers resell the use of what they hold.
     for k, broker in enumerate(model.brokers):

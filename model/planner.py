@@ -51,7 +51,7 @@ def planner_gap(
     beneficial = net > 0
     n_actual = int(actual.sum())
     n_beneficial = int(beneficial.sum())
-    over = float((actual & ~beneficial).sum() / n_actual) if n_actual else 0.0
+    over = float((actual & (net < 0)).sum() / n_actual) if n_actual else 0.0
     under = float((beneficial & ~actual).sum() / n_beneficial) if n_beneficial else 0.0
     first_best = net[beneficial].sum()
     realised = net[actual].sum()

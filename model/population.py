@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import brentq
+from scipy.stats import norm
 
 from model.graph import contact_share, degrees, social_graph
 from model.parameters import MarketScenario
@@ -99,10 +101,34 @@ def draw_privacy_costs(p: MarketScenario, rng: np.random.Generator, n: int) -> n
     if p.privacy_cost_distribution == "lognormal":
         return p.privacy_cost_median * np.exp(p.privacy_cost_sigma * rng.standard_normal(n))
     high = rng.random(n) < p.privacy_cost_high_share
-    # The two cluster medians keep the ratio asked for and the overall median near the median.
-    low_median = p.privacy_cost_median / np.sqrt(p.privacy_cost_high_ratio)
+    spread = BIMODAL_CLUSTER_SPREAD * p.privacy_cost_sigma
+    low_median = bimodal_low_median(
+        p.privacy_cost_median, p.privacy_cost_high_share, p.privacy_cost_high_ratio, spread
+    )
     medians = np.where(high, low_median * p.privacy_cost_high_ratio, low_median)
-    return medians * np.exp(0.25 * p.privacy_cost_sigma * rng.standard_normal(n))
+    return medians * np.exp(spread * rng.standard_normal(n))
+
+
+BIMODAL_CLUSTER_SPREAD = 0.25  # each cluster's log-sd, relative to privacy_cost_sigma
+
+
+def bimodal_low_median(median: float, high_share: float, ratio: float, spread: float) -> float:
+    """The low cluster's median that puts the whole mixture's median at `median`.
+
+    The mixture is (1 − s)·LogN(ln L, spread) + s·LogN(ln(ratio·L), spread); its CDF at `median`
+    must be 1/2, solved for L on the log scale.
+    """
+    if spread == 0 or ratio == 1:
+        # Point masses (or one cluster): the median is the low cluster unless most are high.
+        return median if high_share < 0.5 else median / ratio
+
+    def below_median(log_low: float) -> float:
+        z_low = (np.log(median) - log_low) / spread
+        z_high = (np.log(median) - log_low - np.log(ratio)) / spread
+        return (1 - high_share) * norm.cdf(z_low) + high_share * norm.cdf(z_high) - 0.5
+
+    width = np.log(ratio) + 10 * spread
+    return float(np.exp(brentq(below_median, np.log(median) - width, np.log(median) + width)))
 
 
 def _beta(rng: np.random.Generator, mean: float, concentration: float, n: int) -> np.ndarray:

@@ -82,13 +82,17 @@ class Regime:
         _check_levers(self)
 
     def replace(self, **levers: Any) -> Regime:
-        """A custom regime: this one with some levers overridden (the name gains a suffix)."""
+        """A custom regime: this one with some levers overridden.
+
+        Pass `name` to label it; otherwise the preset's name gains a "*".
+        """
+        name = levers.pop("name", None)
         unknown = sorted(set(levers) - set(LEVERS))
         if unknown:
             raise ValueError(
                 f"unknown regime lever(s) {unknown}; allowed levers: {', '.join(LEVERS)}"
             )
-        name = levers.pop("name", None) or (f"{self.name}*" if levers else self.name)
+        name = name or (f"{self.name}*" if levers else self.name)
         overridden = tuple(sorted(set(self.levers_overridden) | set(levers)))
         return dataclasses.replace(self, name=name, levers_overridden=overridden, **levers)
 
