@@ -115,6 +115,8 @@ def update_flows(model: DataMarket) -> None:
     if regime.portability != "none" and regime.third_party_access:
         quality = np.maximum(quality, _port(model, device_col, free))
     users.holds[rows[quality > 0], device_col[quality > 0]] = True
+    if regime.recipient_liability:
+        _minimise_data(model, quality > 0)
     if model.trust is not None:
         _join_trust(model)
         via_trust = users.trust_member & model.trust.licensed[users.device]
@@ -185,6 +187,19 @@ def _join_trust(model: DataMarket) -> None:
     trust.members = int(users.trust_member.sum())
 
 
+def _minimise_data(model: DataMarket, in_use: np.ndarray) -> None:
+    """Where recipients are liable for harm, they delete what earns them less than it may cost:
+    a maker keeps only the data of its current users it personalises for (`in_use`), and a
+    broker whose liability per record exceeds its resale value deletes everything."""
+    params, users, holders = model.p, model.users, model.holders
+    for m in range(len(model.makers)):
+        col = holders.maker(m)
+        users.holds[:, col] &= in_use & (users.device == m)
+    liability = float(users.theta.mean()) * params.misuse_broker * (1 + params.leakage)
+    if liability >= params.broker_resale_value:
+        users.holds[:, holders.brokers] = False
+
+
 def _broker_trade(model: DataMarket) -> None:
     """Platforms and makers sell records not yet with brokers where it pays: always where trade
     is legal or tolerated, and where illegal only if the sale beats the expected fine. Where the
@@ -194,7 +209,7 @@ def _broker_trade(model: DataMarket) -> None:
     if regime.recipient_liability:
         liability = float(users.theta.mean()) * params.misuse_broker * (1 + params.leakage)
         if liability >= params.broker_resale_value:
-            return
+            return  # no broker buys a record that costs more than it earns
     at_broker = users.holds[:, holders.brokers].any(axis=1)
     expected_fine_rate = regime.audit_probability * regime.fine_rate * 12
     sellers = [(holders.platforms.start + p, firm) for p, firm in enumerate(model.platforms)]
