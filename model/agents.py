@@ -138,7 +138,7 @@ class DeviceMaker(StrategicFirm):
         super().__init__(model, index, n_platforms, initial=LICENSE)
         self.quality = 0.0  # AI-service quality q_m
         self.data_share = 0.0  # share of all users whose data it can use, D_m
-        self.acceptance = 0.9  # smoothed share of its consent requests accepted
+        self.acceptance = float("nan")  # smoothed share of its requests accepted; nan: none yet
 
 
 class Broker(Firm):

@@ -122,7 +122,10 @@ def run_consent(model: DataMarket) -> None:
         mine = dev == m
         if mine.any():
             rate = float(accepted[mine].mean())
-            maker.acceptance += params.learning_rate * (rate - maker.acceptance)
+            if np.isnan(maker.acceptance):
+                maker.acceptance = rate
+            else:
+                maker.acceptance += params.learning_rate * (rate - maker.acceptance)
 
 
 def withdraw_consents(model: DataMarket) -> None:
@@ -153,4 +156,7 @@ def withdraw_consents(model: DataMarket) -> None:
     users.informed[leaving, col[leaving]] = False
     users.holds[leaving, col[leaving]] = False
     users.refused_at[leaving, col[leaving]] = model.steps
+    ported_here = leaving[users.ported_to[leaving] == users.device[leaving]]
+    users.ported_to[ported_here] = -1  # the maker deletes the ported snapshot too
+    users.port_freshness[ported_here] = 0.0
     model.month.withdrawals = int(leaving.size)

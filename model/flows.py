@@ -56,7 +56,7 @@ def breach_harm(
     return multiplier * theta * e[:, breached].sum(axis=1)
 
 
-# --- Phase 4 (data flows) and phase 7 (breaches), on the model's state -----------------------
+# --- Phase 4 (data flows) and phase 6 (breaches), on the model's state -----------------------
 
 
 def holder_leakage(model: DataMarket) -> np.ndarray:
@@ -233,7 +233,7 @@ def _broker_trade(model: DataMarket) -> None:
 
 
 def run_breaches(model: DataMarket) -> None:
-    """Phase 7: each holder with data is breached with its hazard; a breach hits everyone whose
+    """Phase 6: each holder with data is breached with its hazard; a breach hits everyone whose
     data it holds (their exposure to it), once."""
     params, holders = model.p, model.holders
     security = np.empty(holders.count)

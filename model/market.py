@@ -173,6 +173,13 @@ class DataMarket(mesa.Model):
         self.regime = get_regime(regime)
         if self.regime.data_trust and self.trust is None:
             self.trust = DataTrust(self, 0, len(self.makers))
+        elif not self.regime.data_trust and self.trust is not None:
+            # The trust is wound up: members' rights return to them, its copy is deleted.
+            self.trust.remove()
+            self.trust = None
+            self.users.trust_member[:] = False
+            self.users.holds[:, self.holders.trust] = False
+            self.users.consented[:, self.holders.trust] = False
         if not self.regime.third_party_access:
             # A ban: makers must delete the platform data they hold; licences end.
             self.users.holds[:, self.holders.makers] = False

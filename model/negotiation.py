@@ -150,7 +150,8 @@ def pair_economics(model: DataMarket, p: int, m: int) -> PairEconomics:
     on_pair = users.member[:, p] & (users.device == m) & ~users.trust_member
     maker = model.makers[m]
     prior = params.p_click if regime.refusal_costs_service else params.p_neutral
-    take_consent = maker.acceptance if model.steps > 1 else prior
+    # Until a maker has asked anyone, it expects the acceptance the interface is known for.
+    take_consent = prior if np.isnan(maker.acceptance) else maker.acceptance
     terms = regime.consent_standard == "platform_terms"
     liability = (
         float(users.theta.mean()) * params.misuse_maker * (1.0 + params.leakage)
@@ -176,7 +177,11 @@ def pair_economics(model: DataMarket, p: int, m: int) -> PairEconomics:
         sales_loss=switching * margin,
         fixed_cost=regime.compliance_cost * users.n / 1000.0,
         fee_cap=regime.access_fee_cap,
-        power=params.platform_bargaining_power if not model.mediated[p, m] else 0.5,
+        power=(
+            params.mediated_bargaining_power
+            if model.mediated[p, m]
+            else params.platform_bargaining_power
+        ),
         access=regime.third_party_access,
         may_take=regime.maker_may_take,
         may_block=regime.platform_may_block,

@@ -41,6 +41,8 @@ class Parameter:
             return f"one of {list(self.choices)}"
         if self.kind is bool:
             return "true or false"
+        if self.kind is tuple:
+            return "a list of positive numbers, one per maker (or empty for equal shares)"
         lo = "-inf" if self.low is None else f"{self.low:g}"
         hi = "inf" if self.high is None else f"{self.high:g}"
         word = "a whole number" if self.kind is int else "a number"
@@ -99,6 +101,14 @@ PARAMETERS: tuple[Parameter, ...] = (
         1,
     ),
     P("privacy_cost_high_ratio", 20.0, "ratio", "bimodal θ: high cluster median over low", 1, 1e4),
+    P(
+        "privacy_cost_cluster_sigma",
+        0.25,
+        "log-sd",
+        "bimodal θ: dispersion within each cluster",
+        0,
+        5,
+    ),
     P(
         "personalisation_value_median",
         2.0,
@@ -453,6 +463,14 @@ PARAMETERS: tuple[Parameter, ...] = (
     P("trust_bargaining_power", 0.5, "share", "the trust's Nash bargaining power", 0, 1),
     # --- disputes and learning
     P(
+        "mediated_bargaining_power",
+        0.5,
+        "share",
+        "the platform's bargaining power at the table a mediator sets",
+        0,
+        1,
+    ),
+    P(
         "settlement_probability",
         0.5,
         "probability",
@@ -564,9 +582,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     ),
 }
 SCENARIO_DESCRIPTIONS: dict[str, str] = {
-    "tencent_huawei_2017": "the 2017 WeChat-Honor Magic dispute: one dominant platform, five "
-    "makers led by one with about a fifth of the market, click-through with mediation, an "
-    "opening negotiation that the platform may follow by degrading its app and complaining",
+    "tencent_huawei_2017": "the 2017 WeChat-Honor Magic dispute: one dominant platform; five "
+    "makers led by one with a fifth of China's shipments (27% of the five modelled); "
+    "click-through with mediation; six months of negotiation without agreement while the leader "
+    "takes chat data, then the platform degrades its app and complains",
     "baseline": "a symmetric market: two equal platforms, five equal makers, no scripted opening",
 }
 DEFAULT_SCENARIO = "tencent_huawei_2017"

@@ -1,4 +1,4 @@
-"""Phase 6: payoffs — user utility, firm profits, and the transfers between them.
+"""Phase 7: payoffs — user utility, firm profits, and the transfers between them.
 
 Transfers (device payments, access fees, data sales, dividends, compensation, fines) go through
 one `Ledger`, so money is conserved by construction and checkable: what one account pays another
@@ -79,7 +79,7 @@ def _book(account: Firm | str, signed: float, what: str) -> None:
 
 
 def settle(model: DataMarket) -> None:
-    """Phase 6: compute every user's utility and every firm's books for the month."""
+    """Phase 7: compute every user's utility and every firm's books for the month."""
     p, regime, users, month, holders = (
         model.p,
         model.regime,

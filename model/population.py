@@ -101,15 +101,12 @@ def draw_privacy_costs(p: MarketScenario, rng: np.random.Generator, n: int) -> n
     if p.privacy_cost_distribution == "lognormal":
         return p.privacy_cost_median * np.exp(p.privacy_cost_sigma * rng.standard_normal(n))
     high = rng.random(n) < p.privacy_cost_high_share
-    spread = BIMODAL_CLUSTER_SPREAD * p.privacy_cost_sigma
+    spread = p.privacy_cost_cluster_sigma
     low_median = bimodal_low_median(
         p.privacy_cost_median, p.privacy_cost_high_share, p.privacy_cost_high_ratio, spread
     )
     medians = np.where(high, low_median * p.privacy_cost_high_ratio, low_median)
     return medians * np.exp(spread * rng.standard_normal(n))
-
-
-BIMODAL_CLUSTER_SPREAD = 0.25  # each cluster's log-sd, relative to privacy_cost_sigma
 
 
 def bimodal_low_median(median: float, high_share: float, ratio: float, spread: float) -> float:

@@ -50,8 +50,9 @@ class Regime:
         fine_rate: a fine as a share of the offender's annual turnover (PIPL Art. 66: up to 5%).
         audit_probability: chance per firm per month that the regulator audits it.
         complaint_delay: months from a complaint to its resolution.
-        dispute_resolution: ``adjudicate`` (rule on legality: order unblocking or a stop to the
-            taking, plus fines) or ``mediate`` (send both sides back to the table).
+        dispute_resolution: ``adjudicate`` (rule on legality: order a contested or forbidden
+            block lifted, plus a fine; taking the regime forbids never happens, as firms keep to
+            the bright-line rules) or ``mediate`` (send both sides back to the table).
         data_trust: whether an industry data trust exists, through which members' data moves.
         recipient_liability: whether the recipient of data pays users for the harm it causes.
         compliance_cost: fixed cost to the maker of each data-sharing relationship (a licence, a
