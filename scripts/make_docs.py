@@ -1,7 +1,7 @@
-"""Regenerate the generated tables of docs/ODD.md from the model's own catalogue.
+"""Regenerate the generated tables of docs/ODD.md and README.md from the model's own catalogue.
 
-    python scripts/make_docs.py            # rewrite the tables in docs/ODD.md in place
-    python scripts/make_docs.py --check    # exit 1, naming the stale tables, if it is out of date
+    python scripts/make_docs.py            # rewrite the tables in docs/ODD.md and README.md
+    python scripts/make_docs.py --check    # exit 1, naming the stale tables, if out of date
 
 Each table sits between two marker comments, ``<!-- BEGIN name -->`` and ``<!-- END name -->``;
 everything outside the markers is hand-written prose and is never touched. The tables come from
@@ -22,7 +22,9 @@ from typing import Any
 
 import model
 
-ODD = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
+ROOT = Path(__file__).resolve().parent.parent
+ODD = ROOT / "docs" / "ODD.md"
+README = ROOT / "README.md"
 TAGS = ("[V]", "[P]", "[U]")
 
 
@@ -106,6 +108,54 @@ def regimes_table() -> str:
     return f"{levers_part}\n\n{anchors}"
 
 
+def regime_summary_table() -> str:
+    """The README's one-line-per-preset view of the regimes: the levers a reader asks about."""
+    rows = []
+    for name, regime in model.REGIMES.items():
+        other = []
+        if not regime.third_party_access:
+            other.append("no third-party access")
+        if regime.data_trust:
+            other.append("data trust")
+        if regime.recipient_liability:
+            other.append("recipient liable for harm")
+        if regime.blocking_contested:
+            other.append("blocking contested")
+        other.append(f"disputes: {regime.dispute_resolution}")
+        other.append(
+            f"fines {regime.fine_rate:.0%} of turnover, audits {regime.audit_probability:.0%}/month"
+        )
+        if regime.compliance_cost:
+            other.append(
+                f"compliance {regime.compliance_cost:g} CU/month per 1,000 users per relationship"
+            )
+        rows.append(
+            [
+                f"`{name}`",
+                regime.consent_standard,
+                "yes" if regime.refusal_costs_service else "no",
+                "yes" if regime.maker_may_take else "no",
+                "yes" if regime.platform_may_block else "no",
+                regime.portability,
+                "legal/tolerated" if regime.broker_trade_legal else "illegal, audited",
+                "; ".join(other),
+                model.REGIME_ANCHORS[name],
+            ]
+        )
+    header = [
+        "regime",
+        "consent",
+        "refusal costs service",
+        "maker may take",
+        "platform may block",
+        "portability",
+        "broker trade",
+        "other levers",
+        "anchor",
+    ]
+    return _table(header, rows)
+
+
 def metrics_table() -> str:
     """Every metric of MODEL.md §7: name, group, unit, meaning."""
     rows = [
@@ -120,7 +170,18 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "scenarios": scenarios_table,
     "regimes": regimes_table,
     "metrics": metrics_table,
+    "regime-summary": regime_summary_table,
 }
+# Which generated sections each document holds, by file name.
+DOCUMENTS: dict[str, tuple[str, ...]] = {
+    "ODD.md": ("parameters", "scenarios", "regimes", "metrics"),
+    "README.md": ("regime-summary", "metrics"),
+}
+
+
+def sections_of(path: Path) -> tuple[str, ...]:
+    """The generated sections `path` must hold (an unknown name is treated as the ODD)."""
+    return DOCUMENTS.get(path.name, DOCUMENTS["ODD.md"])
 
 
 def _generated(name: str) -> str:
@@ -149,7 +210,7 @@ def render(text: str, path: Path = ODD) -> str:
     Raises:
         ValueError: a section's markers are missing or appear more than once.
     """
-    for name in SECTIONS:
+    for name in sections_of(path):
         pattern = _pattern(name)
         found = len(pattern.findall(text))
         if found != 1:
@@ -166,7 +227,7 @@ def stale_sections(text: str, path: Path = ODD) -> list[str]:
     """Names of the generated sections of `text` that differ from what the model gives now."""
     render(text, path)  # raises on missing or repeated markers
     stale = []
-    for name in SECTIONS:
+    for name in sections_of(path):
         match = _pattern(name).search(text)
         if match is None or match.group(1) != _generated(name) + "\n":
             stale.append(name)
@@ -190,29 +251,33 @@ def check(path: Path = ODD) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--check", action="store_true", help="exit 1 if the doc is stale, and change nothing"
+        "--check", action="store_true", help="exit 1 if a doc is stale, and change nothing"
     )
-    parser.add_argument("--path", type=Path, default=ODD, help=f"the document ({ODD})")
+    parser.add_argument(
+        "--path", type=Path, default=None, help="one document (default: docs/ODD.md and README.md)"
+    )
     args = parser.parse_args(argv)
+    paths = [args.path] if args.path else [ODD, README]
     if args.check:
-        problems = check(args.path)
+        problems = [problem for path in paths for problem in check(path)]
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1 if problems else 0
-    if not args.path.exists():
-        print(f"error: {args.path} does not exist", file=sys.stderr)
-        return 2
-    text = args.path.read_text(encoding="utf-8")
-    try:
-        updated = render(text, args.path)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if updated != text:
-        args.path.write_text(updated, encoding="utf-8")
-        print(f"updated {args.path}")
-    else:
-        print(f"{args.path} is current")
+    for path in paths:
+        if not path.exists():
+            print(f"error: {path} does not exist", file=sys.stderr)
+            return 2
+        text = path.read_text(encoding="utf-8")
+        try:
+            updated = render(text, path)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        if updated != text:
+            path.write_text(updated, encoding="utf-8")
+            print(f"updated {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        else:
+            print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} is current")
     return 0
 
 

@@ -126,3 +126,13 @@ def test_missing_markers_are_reported(tmp_path: Path, odd_text: str) -> None:
     assert len(problems) == 1 and "metrics" in problems[0]
     with pytest.raises(ValueError, match="metrics"):
         make_docs.render(broken.read_text())
+
+
+def test_readme_tables_are_current() -> None:
+    """The README's regime and metric tables are the generator's, for the model as it is."""
+    assert make_docs.check(make_docs.README) == []
+    readme = make_docs.README.read_text(encoding="utf-8")
+    for name in model.METRICS:
+        assert f"`{name}`" in readme
+    for name in model.REGIMES:
+        assert f"`{name}`" in readme
