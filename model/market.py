@@ -118,7 +118,6 @@ class DataMarket(mesa.Model):
         self.contract_until = np.zeros(shape, dtype=np.int64)  # month the contract expires
         self.mediated = np.zeros(shape, dtype=bool)  # sent back to the table this month
         self.dispute_filed = np.full(shape, -1, dtype=np.int64)  # month filed, −1 if none
-        self.dispute_by_platform = np.zeros(shape, dtype=bool)
         self.unblock_order = np.zeros(shape, dtype=np.int64)  # month an order to unblock ends
         self.opening_over = False  # the scripted opening dispute has run its course
         self.economics = np.empty(shape, dtype=object)

@@ -84,6 +84,16 @@ METRICS: dict[str, tuple[str, str, str]] = {
         "CU per user per month",
         "net value of the first-best flows minus that of the realised ones",
     ),
+    # Beyond §7: events an analyst asks about when reading a run.
+    "port_share": ("events", "share", "share of users who ported their platform data this month"),
+    "withdrawal_share": (
+        "events",
+        "share",
+        "share of users who withdrew their consent to their device maker this month",
+    ),
+    "trust_member_share": ("events", "share", "share of users who are members of the data trust"),
+    "complaints_resolved": ("events", "complaints", "complaints resolved this month"),
+    "settlements": ("events", "pairs", "mediations that sent a pair back to the table this month"),
 }
 
 HEADLINE = (
@@ -221,5 +231,10 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         device_hhi=_hhi(np.bincount(users.device, minlength=len(model.makers)).astype(float)),
         platform_hhi=_hhi(users.member.sum(axis=0).astype(float)),
         mean_ai_quality=float(np.mean([maker.quality for maker in model.makers])),
+        port_share=month.ports / n,
+        withdrawal_share=month.withdrawals / n,
+        trust_member_share=float(users.trust_member.mean()),
+        complaints_resolved=float(month.resolved),
+        settlements=float(month.settlements),
         **planner_metrics(model),
     )

@@ -265,7 +265,6 @@ def _maybe_complain(model: DataMarket, p: int, m: int) -> None:
         return
     if model.taking[p, m] or model.regime.blocking_contested:
         model.dispute_filed[p, m] = model.steps
-        model.dispute_by_platform[p, m] = bool(model.taking[p, m])
 
 
 def _trust_bargains(model: DataMarket) -> None:
