@@ -194,10 +194,20 @@ class DataMarket(mesa.Model):
             firm.open_books()
 
     def _form_initial_beliefs(self) -> None:
-        """Before month 1, firms estimate every strategy's payoff from the starting state."""
+        """Before month 1, firms estimate every strategy's payoff from the starting state, and
+        their turnover (the base of the fines they weigh) from their starting customers."""
         for maker in self.makers:
             maker.data_share = 0.0
         update_quality(self)
+        p, users = self.p, self.users
+        full_quality = p.quality_base + p.quality_gain
+        members = users.member.sum(axis=0)
+        for index, platform in enumerate(self.platforms):
+            ad_rate = p.ad_revenue_per_user * platform.quality / full_quality
+            platform.last_turnover = ad_rate * members[index]
+        device_users = np.bincount(users.device, minlength=len(self.makers))
+        for m, maker in enumerate(self.makers):
+            maker.last_turnover = p.device_price * device_users[m]
         self.exposure = np.zeros(self.users.holds.shape)
         for p in range(len(self.platforms)):
             for m in range(len(self.makers)):

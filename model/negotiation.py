@@ -212,9 +212,15 @@ def negotiate(model: DataMarket) -> None:
     n_platforms, n_makers = len(model.platforms), len(model.makers)
     platform_allowed, maker_allowed = allowed_strategies(model)
     params = model.p
-    review = (model.steps - 1) % params.review_interval == 0
+
+    def reviews(firm_number: int) -> bool:
+        # Everyone chooses in month 1; after that firms review in turn, one review period
+        # apart, so that the market does not reshuffle all at once.
+        month = model.steps - 1
+        return month == 0 or (month - firm_number) % params.review_interval == 0
+
     for p, platform in enumerate(model.platforms):
-        if review:
+        if reviews(p):
             allowed = np.tile(platform_allowed, (n_makers, 1))
             allowed[model.unblock_order[p] > model.steps, BLOCK] = False
             platform.choose(allowed, params.choice_temperature, params.exploration)
@@ -223,8 +229,8 @@ def negotiate(model: DataMarket) -> None:
             (platform.choice == BLOCK) & (model.unblock_order[p] > model.steps)
         )
         platform.choice[forbidden] = LICENSE
-    for maker in model.makers:
-        if review:
+    for m, maker in enumerate(model.makers):
+        if reviews(n_platforms + m):
             maker.choose(
                 np.tile(maker_allowed, (n_platforms, 1)),
                 params.choice_temperature,
