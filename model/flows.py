@@ -66,15 +66,21 @@ def holder_leakage(model: DataMarket) -> np.ndarray:
     return leakage
 
 
+def per_holder_kind(model: DataMarket, prefix: str) -> np.ndarray:
+    """One value per holder from the parameters `{prefix}_platform`, `_maker`, `_broker`,
+    `_trust` (e.g. prefix "misuse" gives ρ_h)."""
+    p, h = model.p, model.holders
+    values = np.empty(h.count)
+    values[h.platforms] = getattr(p, f"{prefix}_platform")
+    values[h.makers] = getattr(p, f"{prefix}_maker")
+    values[h.brokers] = getattr(p, f"{prefix}_broker")
+    values[h.trust] = getattr(p, f"{prefix}_trust")
+    return values
+
+
 def holder_misuse(model: DataMarket) -> np.ndarray:
     """ρ_h per holder kind: own platform low, maker middle, broker 1."""
-    p, h = model.p, model.holders
-    misuse = np.empty(h.count)
-    misuse[h.platforms] = p.misuse_platform
-    misuse[h.makers] = p.misuse_maker
-    misuse[h.brokers] = p.misuse_broker
-    misuse[h.trust] = p.misuse_trust
-    return misuse
+    return per_holder_kind(model, "misuse")
 
 
 def _pair_users(member: np.ndarray, device: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -236,11 +242,7 @@ def run_breaches(model: DataMarket) -> None:
     """Phase 6: each holder with data is breached with its hazard; a breach hits everyone whose
     data it holds (their exposure to it), once."""
     params, holders = model.p, model.holders
-    security = np.empty(holders.count)
-    security[holders.platforms] = params.security_platform
-    security[holders.makers] = params.security_maker
-    security[holders.brokers] = params.security_broker
-    security[holders.trust] = params.security_trust
+    security = per_holder_kind(model, "security")
     holding = model.users.holds.any(axis=0)
     hazard = breach_hazard(params.breach_base_hazard, security, params.security_scale)
     breached = holding & (model.rng.random(holders.count) < hazard)

@@ -1,0 +1,182 @@
+"""The `datamarket` command: run an experiment file, check one, rebuild a report, list the model.
+
+    datamarket run experiments/tencent_huawei_2017.toml [--out DIR] [--workers N]
+                   [--scheduler tcp://HOST:PORT] [--resume]
+    datamarket validate FILE
+    datamarket report DIR
+    datamarket list [regimes|scenarios|parameters|metrics]
+
+Bad input (a file, a field, a folder) ends with one message naming what was wrong and what is
+allowed, and exit code 2. Ctrl-C stops a run cleanly, keeps what finished, and exits with 130;
+`--resume` carries on from there.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+import model
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="datamarket: simulate markets for personal data under regulatory regimes.",
+)
+
+BAD_INPUT = 2
+INTERRUPTED = 130
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(BAD_INPUT)
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="the experiment file (TOML)")],
+    out: Annotated[Path | None, typer.Option(help="results folder (default: [output] dir)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="local worker processes (default: [execution])")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="a Dask scheduler, tcp://HOST:PORT: run the sweep there")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="carry on an interrupted run in the folder")] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Run every (sample × policy × replication) of FILE; write results and a report."""
+    from experiments.config import ConfigError, load_experiment
+    from experiments.design import compile_runs, describe
+    from experiments.report import build_report
+    from experiments.results import ResultsError
+    from experiments.runner import run_experiment
+    from experiments.summary import write_summary
+
+    try:
+        experiment = load_experiment(file)
+        runs = compile_runs(experiment)
+    except ConfigError as error:
+        _fail(str(error))
+    execution = experiment.execution
+    out_dir = out or Path(experiment.output.dir)
+    scheduler = scheduler or execution.scheduler
+    workers = workers or execution.workers
+    if execution.backend == "dask" and scheduler is None:
+        _fail(
+            f"{file}: execution.backend is 'dask' but no scheduler is given; set "
+            "execution.scheduler = 'tcp://HOST:PORT' or pass --scheduler"
+        )
+    typer.echo(
+        f"{experiment.experiment.name}: {len(runs)} runs -> {out_dir} "
+        f"({'Dask at ' + scheduler if scheduler else f'{workers} local worker(s)'})",
+        err=True,
+    )
+    try:
+        manifest = run_experiment(
+            runs,
+            out_dir,
+            resolved=experiment.resolved(),
+            fingerprint=experiment.fingerprint(),
+            design=describe(experiment),
+            workers=workers,
+            scheduler=scheduler,
+            resume=resume,
+            progress=progress,
+        )
+    except ResultsError as error:
+        _fail(str(error))
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted: finished runs are kept in {out_dir}; carry on with "
+            f"`datamarket run {file} --out {out_dir} --resume`",
+            err=True,
+        )
+        raise typer.Exit(INTERRUPTED) from None
+    write_summary(out_dir)
+    report = build_report(out_dir)
+    failed = manifest.get("runs_failed", 0)
+    typer.echo(f"{manifest['runs_done']} runs done, {failed} failed")
+    typer.echo(f"report: {report}")
+
+
+@app.command()
+def validate(file: Annotated[Path, typer.Argument(help="the experiment file (TOML)")]) -> None:
+    """Check FILE without running it: its keys, values, regimes, levers and parameters."""
+    from experiments.config import ConfigError, load_experiment
+    from experiments.design import compile_runs
+
+    try:
+        experiment = load_experiment(file)
+        runs = compile_runs(experiment)
+    except ConfigError as error:
+        _fail(str(error))
+    policies = sorted({spec.policy for spec in runs})
+    samples = len({spec.sample for spec in runs})
+    typer.echo(
+        f"{file}: valid. {len(runs)} runs = {samples} sample(s) x {len(policies)} "
+        f"polic{'y' if len(policies) == 1 else 'ies'} x "
+        f"{experiment.experiment.replications} replication(s), "
+        f"{experiment.experiment.steps} months each; policies: {', '.join(policies)}"
+    )
+
+
+@app.command()
+def report(directory: Annotated[Path, typer.Argument(help="a results folder")]) -> None:
+    """Rebuild summary.csv and report.html from the saved results in DIRECTORY."""
+    from experiments.report import build_report
+    from experiments.results import ResultsError
+    from experiments.summary import write_summary
+
+    try:
+        write_summary(directory)
+        path = build_report(directory)
+    except ResultsError as error:
+        _fail(str(error))
+    typer.echo(f"report: {path}")
+
+
+class Catalogue(StrEnum):
+    regimes = "regimes"
+    scenarios = "scenarios"
+    parameters = "parameters"
+    metrics = "metrics"
+
+
+@app.command(name="list")
+def list_(
+    what: Annotated[
+        Catalogue | None, typer.Argument(help="one table; all four when left out")
+    ] = None,
+) -> None:
+    """Regimes with their levers, scenarios, parameters (unit, default, meaning), metrics."""
+    tables = {
+        Catalogue.regimes: model.list_regimes,
+        Catalogue.scenarios: model.list_scenarios,
+        Catalogue.parameters: model.list_parameters,
+        Catalogue.metrics: model.list_metrics,
+    }
+    chosen = [what] if what else list(Catalogue)
+    with pd.option_context(
+        "display.max_rows", None, "display.max_colwidth", 80, "display.width", 250
+    ):
+        for name in chosen:
+            frame = tables[name]()
+            if name is Catalogue.regimes:
+                frame = frame.T  # levers down the side, one column per regime
+            typer.echo(f"\n== {name.value} ==\n{frame.to_string()}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()
