@@ -158,7 +158,8 @@ def _port(model: DataMarket, device_col: np.ndarray, free: np.ndarray) -> np.nda
         * (1.0 - model.exposure[rows, device_col])
     )
     uptake = params.port_uptake_realtime if realtime else params.port_uptake_on_request
-    candidates = free & users.member.any(axis=1) & (users.ported_to != users.device)
+    withdrew_now = users.refused_at[np.arange(users.n), device_col] == model.steps
+    candidates = free & users.member.any(axis=1) & (users.ported_to != users.device) & ~withdrew_now
     ports = candidates & (gain > cost) & (model.rng.random(users.n) < uptake)
     users.ported_to[ports] = users.device[ports]
     users.port_freshness[ports] = 1.0

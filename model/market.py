@@ -179,6 +179,7 @@ class DataMarket(mesa.Model):
             self.users.trust_member[:] = False
             self.users.holds[:, self.holders.trust] = False
             self.users.consented[:, self.holders.trust] = False
+            self.users.informed[:, self.holders.trust] = False
         if not self.regime.third_party_access:
             # A ban: makers must delete the platform data they hold; licences end.
             self.users.holds[:, self.holders.makers] = False
@@ -199,15 +200,17 @@ class DataMarket(mesa.Model):
         for maker in self.makers:
             maker.data_share = 0.0
         update_quality(self)
-        p, users = self.p, self.users
-        full_quality = p.quality_base + p.quality_gain
+        params, users = self.p, self.users
+        full_quality = params.quality_base + params.quality_gain
         members = users.member.sum(axis=0)
         for index, platform in enumerate(self.platforms):
-            ad_rate = p.ad_revenue_per_user * platform.quality / full_quality
+            ad_rate = params.ad_revenue_per_user * platform.quality / full_quality
             platform.last_turnover = ad_rate * members[index]
         device_users = np.bincount(users.device, minlength=len(self.makers))
+        generic_service = params.service_revenue_rate * params.generic_service_share
         for m, maker in enumerate(self.makers):
-            maker.last_turnover = p.device_price * device_users[m]
+            per_user = params.device_price + generic_service * maker.quality
+            maker.last_turnover = per_user * device_users[m]
         self.exposure = np.zeros(self.users.holds.shape)
         for p in range(len(self.platforms)):
             for m in range(len(self.makers)):

@@ -214,8 +214,8 @@ def negotiate(model: DataMarket) -> None:
     params = model.p
 
     def reviews(firm_number: int) -> bool:
-        # Everyone chooses in month 1; after that firms review in turn, one review period
-        # apart, so that the market does not reshuffle all at once.
+        # Everyone chooses in month 1; after that firm f reviews in the months t with
+        # (t − 1 − f) mod review_interval = 0, so that the market does not reshuffle at once.
         month = model.steps - 1
         return month == 0 or (month - firm_number) % params.review_interval == 0
 
@@ -265,11 +265,10 @@ def negotiate(model: DataMarket) -> None:
 
 
 def _maybe_complain(model: DataMarket, p: int, m: int) -> None:
-    """A blocked pair becomes a dispute: the platform complains of the taking, or the maker of a
-    contested block. One open complaint per pair at a time."""
-    if model.dispute_filed[p, m] >= 0 or not model.blocked[p, m]:
-        return
-    if model.taking[p, m] or model.regime.blocking_contested:
+    """A blocked pair — the maker takes, the platform degrades its app — becomes a dispute before
+    the regulator (the platform complains of the taking; where blocking is contested, the block
+    is part of the case). One open complaint per pair at a time."""
+    if model.dispute_filed[p, m] < 0 and model.blocked[p, m]:
         model.dispute_filed[p, m] = model.steps
 
 

@@ -2,8 +2,8 @@
 
 Complaints are resolved `complaint_delay` months after they are filed. Adjudication rules on
 legality: a block the regime contests or forbids is ordered lifted (for one review period) and
-fined. Mediation sends both sides back to the table with equal bargaining power, with
-`settlement_probability`; otherwise the dispute lapses unresolved.
+fined. Mediation sends both sides back to the table, with `settlement_probability`, where the
+platform bargains with `mediated_bargaining_power`; otherwise the dispute lapses unresolved.
 """
 
 from __future__ import annotations
