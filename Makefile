@@ -4,7 +4,7 @@
 .PHONY: run test lint setup
 
 run: setup
-	.venv/bin/python -m experiments.regime_table
+	.venv/bin/datamarket run experiments/tencent_huawei_2017.toml
 
 test: setup lint
 	.venv/bin/python -m pytest

@@ -13,7 +13,10 @@ allowed, and exit code 2. Ctrl-C stops a run cleanly, keeps what finished, and e
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -56,41 +59,40 @@ def run(
     from experiments.design import compile_runs, describe
     from experiments.report import build_report
     from experiments.results import ResultsError
-    from experiments.runner import run_experiment
+    from experiments.runner import ExecutorError, run_experiment
     from experiments.summary import write_summary
 
     try:
-        experiment = load_experiment(file)
+        experiment = load_experiment(file).with_overrides(
+            out=out, workers=workers, scheduler=scheduler
+        )
         runs = compile_runs(experiment)
     except ConfigError as error:
         _fail(str(error))
     execution = experiment.execution
-    out_dir = out or Path(experiment.output.dir)
-    scheduler = scheduler or execution.scheduler
-    workers = workers or execution.workers
-    if execution.backend == "dask" and scheduler is None:
-        _fail(
-            f"{file}: execution.backend is 'dask' but no scheduler is given; set "
-            "execution.scheduler = 'tcp://HOST:PORT' or pass --scheduler"
-        )
-    typer.echo(
-        f"{experiment.experiment.name}: {len(runs)} runs -> {out_dir} "
-        f"({'Dask at ' + scheduler if scheduler else f'{workers} local worker(s)'})",
-        err=True,
+    out_dir = Path(experiment.output.dir)
+    where = (
+        f"Dask at {execution.scheduler}"
+        if execution.scheduler
+        else f"a local Dask cluster of {execution.workers}"
+        if execution.backend == "dask"
+        else f"{execution.workers} local process(es)"
     )
+    typer.echo(f"{experiment.name}: {len(runs)} runs on {where} -> {out_dir}", err=True)
     try:
-        manifest = run_experiment(
-            runs,
-            out_dir,
-            resolved=experiment.resolved(),
-            fingerprint=experiment.fingerprint(),
-            design=describe(experiment),
-            workers=workers,
-            scheduler=scheduler,
-            resume=resume,
-            progress=progress,
-        )
-    except ResultsError as error:
+        with _scheduler_for(execution) as address:
+            manifest = run_experiment(
+                runs,
+                out_dir,
+                resolved=experiment.resolved(),
+                fingerprint=experiment.fingerprint(),
+                design=describe(experiment),
+                workers=execution.workers,
+                scheduler=address,
+                resume=resume,
+                progress=progress,
+            )
+    except (ResultsError, ExecutorError) as error:
         _fail(str(error))
     except KeyboardInterrupt:
         typer.echo(
@@ -104,6 +106,26 @@ def run(
     failed = manifest.get("runs_failed", 0)
     typer.echo(f"{manifest['runs_done']} runs done, {failed} failed")
     typer.echo(f"report: {report}")
+
+
+@contextmanager
+def _scheduler_for(execution) -> Iterator[str | None]:
+    """The Dask scheduler to use: the one named, a local cluster on 127.0.0.1 started for this
+    run where the backend is Dask but no scheduler is named, or none (local processes)."""
+    if execution.scheduler or execution.backend != "dask":
+        yield execution.scheduler
+        return
+    os.environ.setdefault("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "False")
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=execution.workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        yield cluster.scheduler_address
 
 
 @app.command()
@@ -122,8 +144,8 @@ def validate(file: Annotated[Path, typer.Argument(help="the experiment file (TOM
     typer.echo(
         f"{file}: valid. {len(runs)} runs = {samples} sample(s) x {len(policies)} "
         f"polic{'y' if len(policies) == 1 else 'ies'} x "
-        f"{experiment.experiment.replications} replication(s), "
-        f"{experiment.experiment.steps} months each; policies: {', '.join(policies)}"
+        f"{experiment.replications} replication(s), "
+        f"{experiment.steps} months each; policies: {', '.join(policies)}"
     )
 
 

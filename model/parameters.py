@@ -605,7 +605,7 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
         if name not in PARAMETER_INDEX:
             raise ValueError(
                 f"unknown parameter {name!r} (value {value!r}); allowed parameters: "
-                f"{', '.join(sorted([*PARAMETER_INDEX, 'regime_schedule', 'rng', 'scenario']))}"
+                f"{', '.join(sorted([*PARAMETER_INDEX, 'regime_schedule']))}"
             )
         checked[name] = _validate_one(PARAMETER_INDEX[name], value)
     if "n_makers" in checked and checked.get("maker_shares"):
@@ -631,6 +631,8 @@ def _validate_one(p: Parameter, value: Any) -> Any:
         )
     if p.name == "maker_shares":
         try:
+            if isinstance(value, str) or any(isinstance(s, bool) for s in value):
+                raise TypeError("maker shares are numbers")
             shares = tuple(float(s) for s in value)
         except (TypeError, ValueError) as error:
             raise ValueError(
