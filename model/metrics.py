@@ -6,6 +6,7 @@ from the model's state at the end of a step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -124,47 +125,80 @@ def third_party_mask(model: DataMarket) -> np.ndarray:
     return mask
 
 
-def planner_metrics(model: DataMarket) -> dict[str, float]:
-    """Compare the realised flows to the first best, over the potential flows: each platform
-    user's data to her device's maker, and every user's data to each broker."""
+@dataclass(frozen=True)
+class PotentialFlows:
+    """Every potential flow of the month, flat: each platform user's data to her device's maker,
+    and every user's data to each broker. CU per month, one entry per flow."""
+
+    benefit: np.ndarray  # the user's personalisation gain + the holder's profit gain
+    cost: np.ndarray  # the user's own harm at her exposure before the flow + her contacts' harm
+    own_cost: np.ndarray  # the first part of `cost`
+    actual: np.ndarray  # the flow happens this month
+    to_maker: np.ndarray  # a maker flow (else a broker flow)
+    contacts_held: np.ndarray  # s: share of the user's contacts whose data the holder has
+
+
+def potential_flows(model: DataMarket) -> PotentialFlows:
+    """The planner's view of the month (MODEL.md §4): what each potential flow is worth and
+    costs. A flow through the trust costs what the trust's holding costs (lower misuse,
+    de-correlated)."""
     p, users, holders, month = model.p, model.users, model.holders, model.month
     leakage, misuse = holder_leakage(model), holder_misuse(model)
+    no_contacts = np.zeros(users.n)
 
-    def cost_of_flows_to(col: int) -> np.ndarray:
+    def costs_of_flows_to(col: int) -> tuple[np.ndarray, np.ndarray]:
         # Exposure without the user's own flow (λ·s): the flow's cost is what it adds.
         harm_contacts = contact_harm(
             users.graph, users.degree, users.theta, ~users.holds[:, col], misuse[col], leakage[col]
         )
         before = leakage[col] * model.contact_held[:, col]
-        return flow_cost(users.theta, before, misuse[col], harm_contacts)
+        own = flow_cost(users.theta, before, misuse[col], no_contacts)
+        return own, own + harm_contacts
 
     device = month.flow_device  # the maker each user's data flowed to this month
     on_platform = users.member.any(axis=1)
     quality = np.array([maker.quality for maker in model.makers])[device]
-    benefits, costs, actual = [], [], []
-    # Maker flows: the user's personalisation gain plus the maker's service revenue gain. A flow
-    # through the trust costs what the trust's holding costs (lower misuse, de-correlated).
     gain = (1 - p.generic_service_share) * quality * (users.value + p.service_revenue_rate)
     via_trust = np.zeros(users.n, dtype=bool)
     if model.trust is not None:
         via_trust = users.trust_member & model.trust.licensed[device]
-        trust_cost = cost_of_flows_to(holders.trust)
+        trust_own, trust_cost = costs_of_flows_to(holders.trust)
+    parts: list[tuple[np.ndarray, ...]] = []
     for m in range(len(model.makers)):
+        col = holders.maker(m)
         mine = (device == m) & on_platform
-        cost = cost_of_flows_to(holders.maker(m))
+        own, cost = costs_of_flows_to(col)
         if model.trust is not None:
+            own = np.where(via_trust, trust_own, own)
             cost = np.where(via_trust, trust_cost, cost)
-        benefits.append(gain[mine])
-        costs.append(cost[mine])
-        actual.append(month.data_quality[mine] > 0)
+        actual = month.data_quality > 0
+        parts.append(
+            (gain, cost, own, actual, np.ones(users.n, bool), model.contact_held[:, col], mine)
+        )
+    everyone = np.ones(users.n, dtype=bool)
     for k in range(len(model.brokers)):
         col = holders.broker(k)
-        benefits.append(np.full(users.n, p.broker_resale_value))
-        costs.append(cost_of_flows_to(col))
-        actual.append(users.holds[:, col])
-    gap = planner_gap(
-        np.concatenate(benefits), np.concatenate(costs), np.concatenate(actual), users.n
-    )
+        own, cost = costs_of_flows_to(col)
+        benefit = np.full(users.n, p.broker_resale_value)
+        parts.append(
+            (
+                benefit,
+                cost,
+                own,
+                users.holds[:, col],
+                np.zeros(users.n, bool),
+                model.contact_held[:, col],
+                everyone,
+            )
+        )
+    columns = [np.concatenate([part[i][part[-1]] for part in parts]) for i in range(6)]
+    return PotentialFlows(*columns)
+
+
+def planner_metrics(model: DataMarket) -> dict[str, float]:
+    """Compare the realised flows to the first best over the month's potential flows."""
+    flows = potential_flows(model)
+    gap = planner_gap(flows.benefit, flows.cost, flows.actual, model.users.n)
     return dict(
         oversharing_share=gap.oversharing_share,
         undersharing_share=gap.undersharing_share,

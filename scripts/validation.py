@@ -35,8 +35,7 @@ import numpy as np
 from scipy import stats
 
 from model import METRICS, PARAMETERS, REGIMES, DataMarket, get_regime
-from model.flows import holder_leakage, holder_misuse
-from model.planner import contact_harm, flow_cost
+from model.metrics import potential_flows
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = {p.name: p.default for p in PARAMETERS}  # the calibration the prose quotes
@@ -146,64 +145,28 @@ def snapshot(market: DataMarket) -> dict[str, float]:
 def planner_decomposition(market: DataMarket) -> dict[str, float]:
     """Split `oversharing_share` into its maker and broker flows (a diagnostic for fact 2).
 
-    Mirrors `model.metrics.planner_metrics` (the same potential flows, benefits and costs: each
-    flow costed at the user's exposure before it, λ·s); `planner_check` is the recomputed share
-    minus the metric, 0 while the mirror is faithful.
+    Reads the model's own potential flows (`model.metrics.potential_flows`, each flow costed at
+    the user's exposure before it, λ·s); `planner_check` is the share recomputed from them minus
+    the metric, 0 unless the metric stops being built from those flows.
     """
-    p, users, holders, month = market.p, market.users, market.holders, market.month
-    leakage, misuse = holder_leakage(market), holder_misuse(market)
-
-    def cost_of_flows_to(col: int) -> np.ndarray:
-        harm_contacts = contact_harm(
-            users.graph, users.degree, users.theta, ~users.holds[:, col], misuse[col], leakage[col]
-        )
-        before = leakage[col] * market.contact_held[:, col]
-        return flow_cost(users.theta, before, misuse[col], harm_contacts)
-
-    def own_part(col: int) -> np.ndarray:  # the user's own harm in the flow's cost
-        before = leakage[col] * market.contact_held[:, col]
-        return flow_cost(users.theta, before, misuse[col], np.zeros(users.n))
-
-    device = month.flow_device
-    on_platform = users.member.any(axis=1)
-    quality = np.array([maker.quality for maker in market.makers])[device]
-    gain = (1 - p.generic_service_share) * quality * (users.value + p.service_revenue_rate)
-    via_trust = np.zeros(users.n, dtype=bool)
-    if market.trust is not None:
-        via_trust = users.trust_member & market.trust.licensed[device]
-        trust_cost = cost_of_flows_to(holders.trust)
-    maker_flows = maker_over = 0
-    own_sum = cost_sum = gain_sum = held_sum = 0.0
-    for m in range(len(market.makers)):
-        col = holders.maker(m)
-        cost = cost_of_flows_to(col)
-        if market.trust is not None:
-            cost = np.where(via_trust, trust_cost, cost)
-        actual = (device == m) & on_platform & (month.data_quality > 0)
-        maker_flows += int(actual.sum())
-        maker_over += int((actual & (gain - cost < 0)).sum())
-        own_sum += float(own_part(col)[actual].sum())
-        cost_sum += float(cost[actual].sum())
-        gain_sum += float(gain[actual].sum())
-        held_sum += float(market.contact_held[actual, col].sum())
-    broker_flows = broker_over = 0
-    for k in range(len(market.brokers)):
-        col = holders.broker(k)
-        actual = users.holds[:, col]
-        broker_flows += int(actual.sum())
-        broker_over += int((actual & (p.broker_resale_value - cost_of_flows_to(col) < 0)).sum())
-    flows = maker_flows + broker_flows
-    recomputed = (maker_over + broker_over) / flows if flows else 0.0
+    flows = potential_flows(market)
+    over = flows.benefit - flows.cost < 0
+    maker = flows.actual & flows.to_maker
+    broker = flows.actual & ~flows.to_maker
+    maker_flows, broker_flows = int(maker.sum()), int(broker.sum())
+    total = maker_flows + broker_flows
+    recomputed = int((flows.actual & over).sum()) / total if total else 0.0
     per_flow = 1.0 / maker_flows if maker_flows else math.nan
+    own = float(flows.own_cost[maker].sum())
     return dict(
         maker_flows=float(maker_flows),
-        maker_over=float(maker_over),
-        maker_own_cost=own_sum * per_flow,
-        maker_contact_cost=(cost_sum - own_sum) * per_flow,
-        maker_gain=gain_sum * per_flow,
-        maker_contacts_held=held_sum * per_flow,
+        maker_over=float((maker & over).sum()),
+        maker_own_cost=own * per_flow,
+        maker_contact_cost=(float(flows.cost[maker].sum()) - own) * per_flow,
+        maker_gain=float(flows.benefit[maker].sum()) * per_flow,
+        maker_contacts_held=float(flows.contacts_held[maker].sum()) * per_flow,
         broker_flows=float(broker_flows),
-        broker_over=float(broker_over),
+        broker_over=float((broker & over).sum()),
         planner_check=abs(recomputed - market.metrics["oversharing_share"]),
     )
 
@@ -798,7 +761,7 @@ FACTS: tuple[Fact, ...] = (
         "2022 [V].",
         "`informed_consent` at leakage λ ∈ {0.1, 0.3, 0.6}, and λ = 0 as a reference; other "
         "parameters at their defaults. Diagnostics split the metric into maker and broker "
-        "flows (mirroring `model.metrics.planner_metrics`).",
+        "flows (read from `model.metrics.potential_flows`, which the metric is built from).",
         fact2,
     ),
     Fact(
@@ -948,14 +911,14 @@ def model_fingerprint() -> str:
 
 
 def planner_warning(res: Results) -> list[str]:
-    """A line to flag that the fact-2 diagnostics no longer mirror the model's planner."""
+    """A line to flag that the fact-2 diagnostics no longer reproduce the model's planner."""
     worst = max(v["planner_check"] for v in res.table.values())
     if worst <= 1e-9:
         return []
     return [
         f"**Warning:** the split of `oversharing_share` into maker and broker flows (fact 2) "
         f"no longer reproduces the metric (largest difference {worst:.2g}); "
-        "`model.metrics.planner_metrics` has changed and `planner_decomposition` must follow.",
+        "`model.metrics.planner_metrics` no longer reads `potential_flows` alone.",
         "",
     ]
 
