@@ -1,5 +1,6 @@
 # The two commands of the README: `make run` (the main job) and `make test` (the whole suite).
-# Both set up .venv first (scripts/setup.sh: Python >= 3.12, the project and its dev tools).
+# Both set up .venv first (scripts/setup.sh: Python >= 3.12, the project and its dev tools);
+# `make test` also installs what the browser tests need (scripts/setup_browser.sh).
 
 .PHONY: run test lint setup
 
@@ -7,6 +8,7 @@ run: setup
 	.venv/bin/datamarket run experiments/tencent_huawei_2017.toml
 
 test: setup lint
+	bash scripts/setup_browser.sh
 	.venv/bin/python -m pytest
 
 lint: setup

@@ -195,6 +195,30 @@ def list_(
             typer.echo(f"\n== {name.value} ==\n{frame.to_string()}")
 
 
+@app.command()
+def viz(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to serve on")] = 8765,
+    host: Annotated[str, typer.Option(help="address to bind (loopback by default)")] = "127.0.0.1",
+    users: Annotated[
+        int | None, typer.Option(min=10, help="the page's starting number of users")
+    ] = None,
+) -> None:
+    """Serve the browser lab (app.py) with `solara run`; open http://HOST:PORT in a browser."""
+    from experiments.viz import USERS_ENV
+
+    app_file = Path(__file__).resolve().parents[1] / "app.py"
+    solara = Path(sys.executable).with_name("solara")
+    if not app_file.is_file():
+        _fail(f"the app {app_file} is missing; `datamarket viz` runs from a source checkout")
+    if not solara.is_file():
+        _fail(f"{solara} is missing; install the project's dependencies (mesa[rec] brings solara)")
+    if users is not None:
+        os.environ[USERS_ENV] = str(users)
+    command = [str(solara), "run", str(app_file), "--host", host, "--port", str(port), "--no-open"]
+    typer.echo(f"serving the lab on http://{host}:{port} (Ctrl-C stops it)", err=True)
+    os.execv(command[0], command)  # the server replaces this process: signals reach it directly
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.exit(app())

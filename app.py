@@ -1,0 +1,292 @@
+"""The browser lab: pick a scenario and a regime, move the levers, watch the market month by month.
+
+Serve it (on 127.0.0.1; nothing is fetched from the internet at run time once Solara's asset
+cache is filled, see ../shared/ENVIRONMENT.md)::
+
+    .venv/bin/datamarket viz                      # --port 8765 --host 127.0.0.1
+    .venv/bin/solara run app.py --host 127.0.0.1 --port 8765
+
+In Jupyter, the same page displays inline::
+
+    from app import page
+    page
+
+How to use it: the sidebar's "Model Parameters" set the next run (scenario, regime, levers that
+override the regime's own, uncertainties, seed); **Reset** builds it, **Step** plays one month,
+▶ plays on, ❚❚ pauses. Levers left at "as in the regime" keep the preset's setting; any other
+choice makes a custom regime, ``get_regime(regime).replace(**levers)``. The comparison panel's
+"Compare regimes" button runs every preset regime from the same seed, scenario and
+uncertainties in a background thread, for as many months as the current run has played.
+
+The number of users starts at 20,000, or at $DATAMARKET_VIZ_USERS where that is set (the
+end-to-end tests use it to start smaller). The figures are built by `experiments.viz`.
+"""
+
+from __future__ import annotations
+
+import solara
+from mesa.visualization import SolaraViz
+from mesa.visualization.utils import update_counter
+
+from experiments.viz import (
+    AS_REGIME,
+    DEFAULT_SEED,
+    LEVER_CHOICES,
+    MarketLab,
+    compare_regimes,
+    comparison_figure,
+    comparison_rows,
+    default_users,
+    lab_regime,
+    market_figure,
+    metrics_frame,
+    network_figure,
+    privacy_figure,
+    shares_figure,
+    status_text,
+    welfare_figure,
+)
+from model import HEADLINE, PARAMETERS, REGIMES, SCENARIO_DESCRIPTIONS, SCENARIOS
+
+_DEFAULTS = {p.name: p.default for p in PARAMETERS}
+COMPARE_MONTHS_AT_START = 12  # months the comparison plays when the current run has not begun
+
+
+def _select(label: str, values, value) -> dict:
+    return {"type": "Select", "label": label, "values": list(values), "value": value}
+
+
+def _slider(kind: str, label: str, value, low, high, step) -> dict:
+    return {"type": kind, "label": label, "value": value, "min": low, "max": high, "step": step}
+
+
+model_params = {
+    "scenario": _select("Scenario", SCENARIOS, "tencent_huawei_2017"),
+    "regime": _select("Regime", REGIMES, "click_through"),
+    # Levers: what policy sets.
+    "consent_standard": _select(
+        "Consent standard: how a firm must ask", LEVER_CHOICES["consent_standard"], AS_REGIME
+    ),
+    "platform_may_block": _select(
+        "Platform may block a maker's phones", LEVER_CHOICES["platform_may_block"], AS_REGIME
+    ),
+    "portability": _select(
+        "Portability: users move their data to the maker", LEVER_CHOICES["portability"], AS_REGIME
+    ),
+    "access_fee_cap": _select(
+        "Access fee cap (CU per shared user per month)",
+        LEVER_CHOICES["access_fee_cap"],
+        AS_REGIME,
+    ),
+    "fine_rate": _select(
+        "Fine rate (share of annual turnover)", LEVER_CHOICES["fine_rate"], AS_REGIME
+    ),
+    # Uncertainties: what the world might be.
+    "leakage": _slider(
+        "SliderFloat",
+        "Leakage: share of a contact's data taken along (share)",
+        _DEFAULTS["leakage"],
+        0.0,
+        1.0,
+        0.05,
+    ),
+    "mean_degree": _slider(
+        "SliderFloat", "Contacts per user (mean)", _DEFAULTS["mean_degree"], 2.0, 60.0, 1.0
+    ),
+    "n_users": _slider("SliderInt", "Users (people)", default_users(), 100, 50_000, 100),
+    "privacy_cost_sigma": _slider(
+        "SliderFloat",
+        "Spread of privacy costs (log-sd)",
+        _DEFAULTS["privacy_cost_sigma"],
+        0.0,
+        3.0,
+        0.1,
+    ),
+    "attention_mean": _slider(
+        "SliderFloat",
+        "Attention: chance a user reads the terms (probability)",
+        _DEFAULTS["attention_mean"],
+        0.0,
+        1.0,
+        0.01,
+    ),
+    "rng": {"type": "InputText", "label": "Seed", "value": str(DEFAULT_SEED)},
+}
+
+
+def _heading(title: str) -> None:
+    solara.HTML(tag="h4", unsafe_innerHTML=title)  # not Markdown: it would fetch mermaid.js
+
+
+def _what(text: str) -> None:
+    solara.Text(text, style={"font-size": "0.85em", "color": "#555"})
+
+
+def _chart(title: str, what: str, figure) -> None:
+    _heading(title)
+    _what(what)
+    solara.FigurePlotly(figure)
+
+
+@solara.component
+def Status(lab: MarketLab):
+    """The month, total welfare and consent rate now, and what the run is."""
+    update_counter.get()
+    market, settings = lab.market, lab.settings
+    regime = lab_regime(
+        settings["regime"], **{k: settings[k] for k in LEVER_CHOICES if k in settings}
+    )
+    overridden = getattr(regime, "levers_overridden", ())
+    custom = (
+        f" with {', '.join(f'{k} = {getattr(regime, k)}' for k in overridden)} (a custom regime)"
+        if overridden
+        else ""
+    )
+    with solara.Column(gap="4px") as main:
+        _heading("Now")
+        solara.Text(status_text(market), style={"font-size": "1.1em", "font-weight": "bold"})
+        solara.Text(
+            f"Scenario {settings['scenario']}: {SCENARIO_DESCRIPTIONS[settings['scenario']]}. "
+            f"Regime {settings['regime']}{custom}. {market.users.n:,} users, seed {lab.seed}.",
+            style={"font-size": "0.85em", "color": "#555"},
+        )
+        solara.Text(
+            "Set the next run in the sidebar, then press Reset; Step plays one month, "
+            "▶ plays on. CU: currency units.",
+            style={"font-size": "0.85em", "color": "#555"},
+        )
+    return main
+
+
+@solara.component
+def Welfare(lab: MarketLab):
+    """Welfare decomposition over time."""
+    update_counter.get()
+    _chart(
+        "Welfare over time",
+        "What each side gains per user per month: total welfare is consumer surplus plus every "
+        "firm's profit (and fines); privacy harm is the part of consumer surplus lost to exposure.",
+        welfare_figure(lab.market),
+    )
+
+
+@solara.component
+def Privacy(lab: MarketLab):
+    """Privacy over time."""
+    update_counter.get()
+    _chart(
+        "Privacy over time",
+        "Shares of users: consent requests accepted, mean exposure to third parties, people "
+        "exposed to a firm they never agreed to, and people whose data a broker holds.",
+        privacy_figure(lab.market),
+    )
+
+
+@solara.component
+def Market(lab: MarketLab):
+    """The platform–maker market over time."""
+    update_counter.get()
+    _chart(
+        "The market for data access",
+        "How many platform–maker pairs have a licence, are blocked, or see the maker take data "
+        "on the phone, how many disputes wait for the regulator, and the mean licence fee.",
+        market_figure(lab.market),
+    )
+
+
+@solara.component
+def Shares(lab: MarketLab):
+    """Device makers' market shares over time."""
+    update_counter.get()
+    _chart(
+        "Device makers' market shares",
+        "Each phone maker's share of device users, month by month: data access feeds AI "
+        "features, which pull buyers from rivals.",
+        shares_figure(lab.market),
+    )
+
+
+@solara.component
+def Network(lab: MarketLab):
+    """A sample of users and their contacts, coloured by exposure."""
+    update_counter.get()
+    _chart(
+        "Who is exposed: a sample of users and their contacts",
+        "Each dot is a user (darker red: more exposed to third parties); a black ring marks "
+        "someone exposed to a firm she never consented to, through her contacts' data.",
+        network_figure(lab.market, lab.sample_nodes, lab.sample_edges, lab.sample_positions),
+    )
+
+
+@solara.component
+def ComparisonPanel(lab: MarketLab, month: int):
+    """The current run's headline metrics beside every regime's, computed on demand."""
+    months = month if month > 0 else COMPARE_MONTHS_AT_START
+    key = (id(lab), lab.seed, months)
+
+    def run():
+        table = compare_regimes(
+            lab.settings, lab.seed, months, progress=lambda p: setattr(task, "progress", p)
+        )
+        return key, table
+
+    task = solara.lab.use_task(run, dependencies=None)
+    _heading("Compare regimes")
+    _what(
+        "The same seed, scenario and uncertainties under every preset regime, after as many "
+        "months as this run has played (12 before the first step): the differences are the "
+        "regime's alone. It runs in the background; the page stays live."
+    )
+    solara.Button(
+        "Compare regimes", color="primary", on_click=lambda: task(), disabled=task.pending
+    )
+    if task.pending:
+        solara.ProgressLinear(task.progress if task.progress else True)
+        solara.Text(f"running {len(REGIMES)} regimes for {months} months…")
+    elif task.error:
+        solara.Error(f"the comparison failed: {task.exception}")
+    elif task.finished and task.value is not None:
+        (lab_id, seed, done_months), table = task.value
+        frame = metrics_frame(lab.market)
+        current = None
+        if lab_id == id(lab) and done_months in frame.index:
+            current = {name: float(frame.loc[done_months, name]) for name in HEADLINE}
+        note = f"after {done_months} months, seed {seed}"
+        if lab_id != id(lab):
+            note += " (for an earlier run: press the button again)"
+        solara.Text(note, style={"font-size": "0.85em"})
+        rows = comparison_rows(table, current)
+        solara.HTML(
+            tag="div",
+            unsafe_innerHTML=rows.to_html(float_format="{:.3f}".format, classes="comparison"),
+            style={"overflow-x": "auto", "font-size": "0.8em"},
+        )
+        solara.FigurePlotly(comparison_figure(table, current))
+
+
+@solara.component
+def Comparison(lab: MarketLab):
+    """Redraws the panel with each step."""
+    update_counter.get()
+    ComparisonPanel(lab, int(lab.market.steps))
+
+
+COMPONENTS = [Status, Welfare, Privacy, Market, Shares, Network, Comparison]
+
+
+@solara.component
+def Page():
+    """One lab per browser session (or notebook display), with the default settings."""
+    lab = solara.use_memo(lambda: MarketLab(n_users=default_users(), rng=DEFAULT_SEED), [])
+    SolaraViz(
+        lab,
+        components=COMPONENTS,
+        model_params=model_params,
+        name="datamarket: the browser lab",
+        play_interval=200,
+    )
+
+
+page = Page()
+
+__all__ = ["COMPONENTS", "Page", "model_params", "page"]

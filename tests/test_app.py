@@ -1,0 +1,159 @@
+"""The browser lab without a browser: its figures show what the model has, and its controls
+build the market they say (tests/browser/ drives the real page)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.viz import (
+    AS_REGIME,
+    LabScenario,
+    MarketLab,
+    all_figures,
+    compare_regimes,
+    comparison_figure,
+    comparison_rows,
+    lab_regime,
+    maker_shares,
+    network_figure,
+    network_sample,
+    parse_seed,
+    status_text,
+    user_exposure,
+    welfare_figure,
+)
+from model import HEADLINE, REGIMES, DataMarket, get_regime
+
+N = 400
+MONTHS = 3
+
+
+@pytest.fixture(scope="module")
+def lab() -> MarketLab:
+    lab = MarketLab(scenario="baseline", regime="informed_consent", n_users=N, rng=7)
+    for _ in range(MONTHS):
+        lab.step()
+    return lab
+
+
+def test_lab_market_equals_a_direct_run(lab):
+    direct = DataMarket("baseline", regime="informed_consent", n_users=N, rng=7)
+    direct.run_for(MONTHS)
+    ours = lab.market.datacollector.get_model_vars_dataframe()
+    pd.testing.assert_frame_equal(ours, direct.datacollector.get_model_vars_dataframe())
+
+
+def test_reset_path_takes_a_lab_scenario():
+    # SolaraViz's Reset passes the settings as one Scenario object and the seed as text.
+    built = MarketLab(scenario=LabScenario(rng="11", regime="ban", n_users=N, leakage=0.5))
+    assert built.seed == 11
+    assert built.market.regime == get_regime("ban")
+    assert built.market.p.leakage == 0.5 and built.market.p.n_users == N
+
+
+def test_levers_make_a_custom_regime():
+    assert lab_regime("portability", consent_standard=AS_REGIME) == "portability"
+    custom = lab_regime(
+        "click_through", platform_may_block="no", access_fee_cap="0.5", fine_rate="0.05"
+    )
+    assert custom == get_regime("click_through").replace(
+        platform_may_block=False, access_fee_cap=0.5, fine_rate=0.05
+    )
+    assert lab_regime("ban", access_fee_cap="no cap").access_fee_cap == math.inf
+
+
+@pytest.mark.parametrize(("text", "seed"), [("42", 42), (" 7 ", 7), ("", 42), (None, 42)])
+def test_seed_text(text, seed):
+    assert parse_seed(text) == seed
+    assert parse_seed("abc") == parse_seed("abc")  # any text is a reproducible seed
+
+
+def test_welfare_figure_ends_at_the_models_values(lab):
+    frame = lab.market.datacollector.get_model_vars_dataframe()
+    fig = welfare_figure(lab.market)
+    for trace in fig.data:
+        name = trace.name.replace(" ", "_")
+        assert list(trace.x) == list(range(1, MONTHS + 1))
+        assert trace.y[-1] == pytest.approx(frame[name].iloc[-1])
+
+
+def test_every_figure_has_data(lab):
+    figures = all_figures(lab)
+    assert set(figures) == {"welfare", "privacy", "market", "shares", "network"}
+    for fig in figures.values():
+        assert fig.data
+
+
+def test_maker_shares_sum_to_one(lab):
+    shares = maker_shares(lab.market)
+    assert shares.shape == (MONTHS, len(lab.market.makers))
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    last = [maker.market_share for maker in lab.market.makers]
+    np.testing.assert_allclose(shares.iloc[-1], last)
+
+
+def test_network_sample_is_users_with_their_contacts_among_them():
+    market = DataMarket(n_users=2_000, rng=3)
+    nodes, edges = network_sample(market, size=300, seed=1)
+    assert len(nodes) == 300 == len(np.unique(nodes))
+    graph = market.users.graph
+    assert len(edges) > 150  # a snowball keeps contacts together
+    for a, b in edges:
+        assert graph[nodes[a], nodes[b]] != 0
+    # every contact pair inside the sample is drawn
+    sub = graph[nodes][:, nodes]
+    assert len(edges) == (sub.nnz - np.count_nonzero(sub.diagonal())) // 2
+
+
+def test_network_colours_are_the_users_exposure(lab):
+    exposure, unconsented = user_exposure(lab.market)
+    fig = network_figure(lab.market, lab.sample_nodes, lab.sample_edges, lab.sample_positions)
+    users = next(t for t in fig.data if t.name == "users")
+    np.testing.assert_allclose(users.marker.color, exposure[lab.sample_nodes])
+    share = lab.market.metrics["exposed_without_consent_share"]
+    assert unconsented.mean() == pytest.approx(share)
+
+
+def test_comparison_equals_direct_runs(lab):
+    table = compare_regimes(lab.settings, lab.seed, MONTHS, regimes=("click_through", "ban"))
+    assert list(table.index) == ["click_through", "ban"]
+    for regime in table.index:
+        direct = DataMarket("baseline", regime=regime, n_users=N, rng=7)
+        direct.run_for(MONTHS)
+        for name in HEADLINE:
+            assert table.loc[regime, name] == direct.metrics[name]
+
+
+def test_comparison_covers_every_regime_and_this_run(lab):
+    table = compare_regimes(lab.settings, lab.seed, 1)
+    assert list(table.index) == list(REGIMES)
+    rows = comparison_rows(table, lab.market.metrics)
+    assert list(rows.columns) == ["this run", *REGIMES]
+    assert rows["this run"].iloc[0] == lab.market.metrics[HEADLINE[0]]
+    assert len(comparison_figure(table, lab.market.metrics).data) == 2
+
+
+def test_status_text(lab):
+    metrics = lab.market.metrics
+    assert status_text(lab.market) == (
+        f"Month {MONTHS} · total welfare {metrics['total_welfare']:.2f} CU per user per month"
+        f" · consent rate {metrics['consent_rate']:.2f}"
+    )
+    assert status_text(DataMarket(n_users=N, rng=1)).startswith("Month 0 ")
+
+
+def test_app_page_controls():
+    app = pytest.importorskip("app")
+    params = app.model_params
+    assert params["scenario"]["label"] == "Scenario" and params["regime"]["label"] == "Regime"
+    assert params["rng"]["label"] == "Seed"
+    for name in ("consent_standard", "platform_may_block", "portability", "access_fee_cap"):
+        assert params[name]["value"] == AS_REGIME
+    for name in ("fine_rate", "leakage", "mean_degree", "n_users", "privacy_cost_sigma"):
+        assert name in params
+    assert "attention_mean" in params
+    assert app.page is not None
