@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model.flows import pair_users
+
 if TYPE_CHECKING:
     from model.market import DataMarket
 
@@ -74,14 +76,13 @@ def run_consent(model: DataMarket) -> None:
         return
     if regime.consent_standard == "informed":
         withdraw_consents(model)
-    reached_by = model.licensed | model.taking  # (P, M): pairs through which data flows
-    reachable = (users.member.astype(np.int8) @ reached_by.astype(np.int8)) > 0  # (N, M)
-    reachable &= ~users.trust_member[:, None]
     device = users.device
+    reachable = pair_users(users.member, device, model.licensed | model.taking)
     rows = np.arange(users.n)
     col = model.holders.maker(0) + device
     asks = (
-        reachable[rows, device]
+        reachable
+        & ~users.trust_member
         & ~users.consented[rows, col]
         & (model.steps - users.refused_at[rows, col] >= params.reask_interval)
     )
@@ -90,9 +91,7 @@ def run_consent(model: DataMarket) -> None:
         return
     dev = device[idx]
     quality = np.array([maker.quality for maker in model.makers])[dev]
-    only_taking = ~(users.member[idx].astype(np.int8) @ model.licensed.astype(np.int8) > 0)[
-        np.arange(idx.size), dev
-    ]
+    only_taking = ~pair_users(users.member[idx], dev, model.licensed)
     data_value = np.where(only_taking, params.taking_data_quality, 1.0)
     gain = (1 - params.generic_service_share) * users.value[idx] * quality * data_value
     delta_exposure = 1.0 - model.exposure[idx, col[idx]]

@@ -83,7 +83,7 @@ def holder_misuse(model: DataMarket) -> np.ndarray:
     return per_holder_kind(model, "misuse")
 
 
-def _pair_users(member: np.ndarray, device: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+def pair_users(member: np.ndarray, device: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Users on a platform whose pair with their device's maker is marked in `pairs` (P, M)."""
     return (member & pairs[:, device].T).any(axis=1)
 
@@ -105,7 +105,7 @@ def update_flows(model: DataMarket) -> None:
     if regime.consent_standard == "platform_terms":
         consent = np.ones(users.n, dtype=bool)
     quality = np.zeros(users.n)
-    licensed = _pair_users(users.member, users.device, model.licensed) & consent & free
+    licensed = pair_users(users.member, users.device, model.licensed) & consent & free
     quality[licensed] = 1.0
     for p in range(len(model.platforms)):
         taking = (
