@@ -24,6 +24,8 @@ end-to-end tests use it to start smaller). The figures are built by `experiments
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import solara
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
@@ -50,6 +52,13 @@ from model import HEADLINE, PARAMETERS, REGIMES, SCENARIO_DESCRIPTIONS, SCENARIO
 
 _DEFAULTS = {p.name: p.default for p in PARAMETERS}
 COMPARE_MONTHS_AT_START = 12  # months the comparison plays when the current run has not begun
+HERE = Path(__file__).resolve().parent
+TABLE_CSS = """
+.comparison { border-collapse: collapse; border: none; }
+.comparison th, .comparison td { padding: 3px 8px; border: none; border-bottom: 1px solid #ddd; }
+.comparison td { text-align: right; font-variant-numeric: tabular-nums; }
+.comparison tbody th { text-align: left; font-weight: normal; white-space: nowrap; }
+"""
 
 
 def _select(label: str, values, value) -> dict:
@@ -123,9 +132,10 @@ def _what(text: str) -> None:
 
 
 def _chart(title: str, what: str, figure) -> None:
-    _heading(title)
-    _what(what)
-    solara.FigurePlotly(figure)
+    with solara.Card(margin=0, style={"height": "100%"}):
+        _heading(title)
+        _what(what)
+        solara.FigurePlotly(figure)
 
 
 @solara.component
@@ -143,7 +153,7 @@ def Status(lab: MarketLab):
         else ""
     )
     with solara.Column(gap="4px") as main:
-        _heading("Now")
+        _heading("The run now")
         solara.Text(status_text(market), style={"font-size": "1.1em", "font-weight": "bold"})
         solara.Text(
             f"Scenario {settings['scenario']}: {SCENARIO_DESCRIPTIONS[settings['scenario']]}. "
@@ -212,8 +222,10 @@ def Network(lab: MarketLab):
     update_counter.get()
     _chart(
         "Who is exposed: a sample of users and their contacts",
-        "Each dot is a user (darker red: more exposed to third parties); a black ring marks "
-        "someone exposed to a firm she never consented to, through her contacts' data.",
+        f"{len(lab.sample_nodes)} users and the contacts among them. Each dot is a user, darker "
+        "red the more exposed to third parties; a black ring marks someone who never consented "
+        "to any third party and is exposed all the same, through the data of the people she "
+        "talks to. Hover over a dot for its numbers.",
         network_figure(lab.market, lab.sample_nodes, lab.sample_edges, lab.sample_positions),
     )
 
@@ -256,11 +268,13 @@ def ComparisonPanel(lab: MarketLab, month: int):
             note += " (for an earlier run: press the button again)"
         solara.Text(note, style={"font-size": "0.85em"})
         rows = comparison_rows(table, current)
+        solara.Style(TABLE_CSS)
         solara.HTML(
             tag="div",
             unsafe_innerHTML=rows.to_html(float_format="{:.3f}".format, classes="comparison"),
-            style={"overflow-x": "auto", "font-size": "0.8em"},
+            style={"overflow-x": "auto", "font-size": "0.85em"},
         )
+        _heading("The trade-off: total welfare against mean exposure")
         solara.FigurePlotly(comparison_figure(table, current))
 
 
@@ -268,25 +282,57 @@ def ComparisonPanel(lab: MarketLab, month: int):
 def Comparison(lab: MarketLab):
     """Redraws the panel with each step."""
     update_counter.get()
-    ComparisonPanel(lab, int(lab.market.steps))
+    with solara.Card(margin=0):
+        ComparisonPanel(lab, int(lab.market.steps))
 
 
-COMPONENTS = [Status, Welfare, Privacy, Market, Shares, Network, Comparison]
+@solara.component_vue(str(HERE / "experiments" / "fit_charts.vue"))
+def FitCharts():
+    """Keeps the plotly charts as wide as their boxes (see experiments/fit_charts.vue)."""
+
+
+@solara.component
+def Lab(lab: MarketLab):
+    """The main area: the run now beside the network sample, the four time series in two
+    columns, then the comparison across regimes (one column each on narrow screens).
+
+    Laid out here rather than in SolaraViz's draggable grid, whose fixed-height cells cut off
+    the comparison table and whose late-measured widths left the plotly charts wider than their
+    cells."""
+    with solara.Column(gap="0px", style={"padding": "4px 12px"}):
+        FitCharts()
+        with solara.ColumnsResponsive(12, large=[5, 7]):
+            with solara.Card(margin=0, style={"height": "100%"}):
+                Status(lab)
+            Network(lab)
+        with solara.ColumnsResponsive(12, large=6):
+            Welfare(lab)
+            Privacy(lab)
+            Market(lab)
+            Shares(lab)
+        Comparison(lab)
 
 
 @solara.component
 def Page():
-    """One lab per browser session (or notebook display), with the default settings."""
-    lab = solara.use_memo(lambda: MarketLab(n_users=default_users(), rng=DEFAULT_SEED), [])
+    """One lab per browser session (or notebook display), with the default settings.
+
+    SolaraViz draws the app bar and the sidebar (controls, model parameters) and steps and
+    resets the model it is given; the main area is `Lab`, redrawn whenever Reset builds a new
+    market."""
+    lab = solara.use_reactive(
+        solara.use_memo(lambda: MarketLab(n_users=default_users(), rng=DEFAULT_SEED), [])
+    )
     SolaraViz(
         lab,
-        components=COMPONENTS,
+        components=[],
         model_params=model_params,
         name="datamarket: the browser lab",
         play_interval=200,
     )
+    Lab(lab.value)
 
 
 page = Page()
 
-__all__ = ["COMPONENTS", "Page", "model_params", "page"]
+__all__ = ["Lab", "Page", "model_params", "page"]

@@ -202,6 +202,9 @@ def viz(
     users: Annotated[
         int | None, typer.Option(min=10, help="the page's starting number of users")
     ] = None,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="reload the page when a source file changes")
+    ] = False,
 ) -> None:
     """Serve the browser lab (app.py) with `solara run`; open http://HOST:PORT in a browser."""
     from experiments.viz import USERS_ENV
@@ -215,6 +218,8 @@ def viz(
     if users is not None:
         os.environ[USERS_ENV] = str(users)
     command = [str(solara), "run", str(app_file), "--host", host, "--port", str(port), "--no-open"]
+    if not dev:
+        command.append("--production")  # no file watcher: an edit elsewhere cannot restart it
     typer.echo(f"serving the lab on http://{host}:{port} (Ctrl-C stops it)", err=True)
     os.execv(command[0], command)  # the server replaces this process: signals reach it directly
 

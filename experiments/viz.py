@@ -179,9 +179,16 @@ def _label(name: str) -> str:
     return name.replace("_", " ")
 
 
-def _lines(
-    frame: pd.DataFrame, names: tuple[str, ...], title: str, y_title: str, **layout: Any
-) -> go.Figure:
+MONTH_TICKS = (1, 2, 3, 6, 12, 24, 60)  # months between the month axis's ticks, by run length
+
+
+def month_axis(months: int) -> dict[str, Any]:
+    """The x axis of a chart over `months` months: whole months, at most ten ticks."""
+    step = next((s for s in MONTH_TICKS if months <= 10 * s), MONTH_TICKS[-1])
+    return dict(title="month", tick0=0, dtick=step)
+
+
+def _lines(frame: pd.DataFrame, names: tuple[str, ...], y_title: str, **layout: Any) -> go.Figure:
     fig = go.Figure()
     for name in names:
         values = frame[name] if name in frame else pd.Series(dtype=float)
@@ -195,10 +202,9 @@ def _lines(
             )
         )
     fig.update_layout(
-        title=title,
-        xaxis_title="month",
+        xaxis=month_axis(len(frame)),
         yaxis_title=y_title,
-        margin=dict(l=50, r=10, t=40, b=40),
+        margin=dict(l=50, r=10, t=10, b=40),
         legend=dict(orientation="h", y=-0.25),
         height=300,
         **layout,
@@ -221,12 +227,12 @@ MARKET_PAIRS = ("licensed_pairs", "blocked_pairs", "taking_pairs", "open_dispute
 def welfare_figure(market: DataMarket) -> go.Figure:
     """Welfare decomposition by month: total, consumer surplus, each kind of profit, privacy
     harm (CU per user per month; privacy harm is already inside consumer surplus)."""
-    return _lines(metrics_frame(market), WELFARE, "Welfare", "CU per user per month")
+    return _lines(metrics_frame(market), WELFARE, "CU per user per month")
 
 
 def privacy_figure(market: DataMarket) -> go.Figure:
     """Consent rate, mean exposure, exposed without consent, broker reach by month (shares)."""
-    fig = _lines(metrics_frame(market), PRIVACY, "Privacy", "share")
+    fig = _lines(metrics_frame(market), PRIVACY, "share")
     fig.update_yaxes(range=[0, 1.02])
     return fig
 
@@ -235,7 +241,7 @@ def market_figure(market: DataMarket) -> go.Figure:
     """Licensed, blocked and taking platform–maker pairs and open disputes (left axis, pairs)
     and the mean access fee (right axis, CU per shared user per month), by month."""
     frame = metrics_frame(market)
-    fig = _lines(frame, MARKET_PAIRS, "The market", "platform–maker pairs")
+    fig = _lines(frame, MARKET_PAIRS, "platform–maker pairs")
     fees = frame["mean_access_fee"] if "mean_access_fee" in frame else pd.Series(dtype=float)
     fig.add_trace(
         go.Scatter(
@@ -249,7 +255,7 @@ def market_figure(market: DataMarket) -> go.Figure:
     )
     fig.update_layout(
         yaxis2=dict(title="CU per shared user per month", overlaying="y", side="right"),
-        margin=dict(l=50, r=60, t=40, b=40),
+        margin=dict(l=50, r=60, t=10, b=40),
     )
     return fig
 
@@ -284,11 +290,10 @@ def shares_figure(market: DataMarket) -> go.Figure:
             )
         )
     fig.update_layout(
-        title="Device makers' market shares",
-        xaxis_title="month",
+        xaxis=month_axis(len(shares)),
         yaxis_title="share of device users",
         yaxis_range=[0, 1],
-        margin=dict(l=50, r=10, t=40, b=40),
+        margin=dict(l=50, r=10, t=10, b=40),
         legend=dict(orientation="h", y=-0.25),
         height=300,
     )
@@ -349,19 +354,25 @@ def network_layout(nodes: np.ndarray, edges: np.ndarray, seed: int = 0) -> np.nd
 
 def user_exposure(market: DataMarket) -> tuple[np.ndarray, np.ndarray]:
     """Per user: third-party exposure 1 − Π(1 − e[i,h]) (share), and whether she is exposed to a
-    holder she never consented to (the `exposed_without_consent_share` definition)."""
+    third party without ever having consented to any third party: the contacts who were never
+    asked, and those who said no, whose data reached a firm through the people they talk to.
+
+    (The `exposed_without_consent_share` metric counts anyone exposed to some holder she did not
+    consent to, which under most regimes is nearly everyone: it would ring every dot.)
+    """
     third = third_party_mask(market)
     exposure = overall_exposure(market.exposure, third)
-    unconsented = ((market.exposure > 0) & third & ~market.users.consented).any(axis=1)
-    return exposure, unconsented
+    never_agreed = ~(market.users.consented & third).any(axis=1)
+    return exposure, never_agreed & (exposure > 0)
 
 
 def network_figure(
     market: DataMarket, nodes: np.ndarray, edges: np.ndarray, positions: np.ndarray
 ) -> go.Figure:
-    """The sampled users coloured by exposure; a ring marks those exposed without consent."""
-    exposure, unconsented = user_exposure(market)
-    exposure, unconsented = exposure[nodes], unconsented[nodes]
+    """The sampled users coloured by exposure; a ring marks those exposed without ever consenting
+    to any third party."""
+    exposure, never_asked = user_exposure(market)
+    exposure, never_asked = exposure[nodes], never_asked[nodes]
     xs = np.full(3 * len(edges), np.nan)
     ys = np.full(3 * len(edges), np.nan)
     xs[0::3], xs[1::3] = positions[edges[:, 0], 0], positions[edges[:, 1], 0]
@@ -389,31 +400,28 @@ def network_figure(
                 cmax=1,
                 colorscale="Reds",
                 colorbar=dict(title="exposure", thickness=10),
-                line=dict(
-                    width=np.where(unconsented, 2.0, 0.5),
-                    color=np.where(unconsented, "black", "rgba(80,80,80,0.5)"),
-                ),
+                line=dict(width=0.5, color="rgba(80,80,80,0.5)"),
             ),
-            customdata=np.column_stack([nodes, unconsented]),
-            hovertemplate="user %{customdata[0]}<br>exposure %{marker.color:.2f}<extra></extra>",
+            customdata=np.column_stack([nodes, np.where(never_asked, "never", "yes")]),
+            hovertemplate="user %{customdata[0]}<br>exposure %{marker.color:.2f}"
+            "<br>consented to a third party: %{customdata[1]}<extra></extra>",
             name="users",
         )
     )
     fig.add_trace(
         go.Scatter(
-            x=positions[unconsented, 0],
-            y=positions[unconsented, 1],
+            x=positions[never_asked, 0],
+            y=positions[never_asked, 1],
             mode="markers",
             marker=dict(size=13, symbol="circle-open", color="black", line=dict(width=1.5)),
             hoverinfo="skip",
-            name=f"exposed without consent ({int(unconsented.sum())} of {len(nodes)})",
+            name=f"exposed, never consented ({int(never_asked.sum())} of {len(nodes)})",
         )
     )
     fig.update_layout(
-        title=f"{len(nodes)} users and their contacts among them",
         xaxis=dict(visible=False),
         yaxis=dict(visible=False),
-        margin=dict(l=10, r=10, t=40, b=10),
+        margin=dict(l=10, r=10, t=10, b=10),
         legend=dict(orientation="h", y=-0.05),
         height=340,
     )
@@ -493,8 +501,8 @@ def comparison_figure(table: pd.DataFrame, current: dict[str, float] | None = No
         xaxis_title="mean exposure (share)",
         yaxis_title="total welfare (CU per user per month)",
         margin=dict(l=50, r=10, t=10, b=40),
-        height=260,
-        legend=dict(orientation="h", y=-0.3),
+        height=340,
+        legend=dict(orientation="h", y=-0.2),
     )
     return fig
 

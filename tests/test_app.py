@@ -23,7 +23,6 @@ from experiments.viz import (
     network_sample,
     parse_seed,
     status_text,
-    user_exposure,
     welfare_figure,
 )
 from model import HEADLINE, REGIMES, DataMarket, get_regime
@@ -109,13 +108,29 @@ def test_network_sample_is_users_with_their_contacts_among_them():
     assert len(edges) == (sub.nnz - np.count_nonzero(sub.diagonal())) // 2
 
 
-def test_network_colours_are_the_users_exposure(lab):
-    exposure, unconsented = user_exposure(lab.market)
-    fig = network_figure(lab.market, lab.sample_nodes, lab.sample_edges, lab.sample_positions)
+def test_network_colours_are_the_users_exposure_and_rings_the_never_consenting(lab):
+    market = lab.market
+    fig = network_figure(market, lab.sample_nodes, lab.sample_edges, lab.sample_positions)
     users = next(t for t in fig.data if t.name == "users")
-    np.testing.assert_allclose(users.marker.color, exposure[lab.sample_nodes])
-    share = lab.market.metrics["exposed_without_consent_share"]
-    assert unconsented.mean() == pytest.approx(share)
+    rings = next(t for t in fig.data if t.name.startswith("exposed, never consented"))
+    n_platforms = market.holders.n_platforms  # holder columns 0 .. n_platforms - 1
+    expected_colour, expected_rings = [], []
+    for position, user in enumerate(lab.sample_nodes):
+        # Third parties: every holder but the platforms she uses.
+        third = [
+            h
+            for h in range(market.exposure.shape[1])
+            if not (h < n_platforms and market.users.member[user, h])
+        ]
+        unexposed = np.prod([1.0 - market.exposure[user, h] for h in third])
+        expected_colour.append(1.0 - unexposed)
+        if unexposed < 1.0 and not any(market.users.consented[user, h] for h in third):
+            expected_rings.append(position)
+    np.testing.assert_allclose(users.marker.color, expected_colour)
+    np.testing.assert_array_equal(rings.x, lab.sample_positions[expected_rings, 0])
+    assert f"({len(expected_rings)} of {len(lab.sample_nodes)})" in rings.name
+    # Under informed consent some users decline every third party and are exposed all the same.
+    assert 0 < len(expected_rings) < len(lab.sample_nodes)
 
 
 def test_comparison_equals_direct_runs(lab):
@@ -147,7 +162,8 @@ def test_status_text(lab):
 
 
 def test_app_page_controls():
-    app = pytest.importorskip("app")
+    import app
+
     params = app.model_params
     assert params["scenario"]["label"] == "Scenario" and params["regime"]["label"] == "Regime"
     assert params["rng"]["label"] == "Seed"

@@ -1,4 +1,4 @@
-"""The browser lab end to end: the real `solara run app.py` server, Debian's Chromium.
+"""The browser lab end to end: the real server (`datamarket viz`), Debian's Chromium.
 
 Each test opens its own tab, so its own Solara kernel and market (300 users, set through the
 page's $DATAMARKET_VIZ_USERS). The expected numbers come from `DataMarket` run directly, never
@@ -36,7 +36,7 @@ WAIT = 60_000  # ms to wait for a step, a reset or the comparison
 STATUS = re.compile(r"^Month \d+ ")
 CHARTS = 5  # welfare, privacy, market, device makers' shares, the network sample
 TIME_SERIES = ("total welfare", "consent rate", "licensed pairs")  # one trace in each chart
-# Solara's development server puts a hidden "call home" iframe on the page; it is not part of
+# Solara's server may put a hidden "call home" iframe on the page; it is not part of
 # what the page needs, and aborting it must leave the page whole.
 CALL_HOME = "https://solara.dev/static/public/success.html"
 
