@@ -26,9 +26,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import plotly.graph_objects as go
 import solara
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
+from plotly.graph_objs import FigureWidget
 
 from experiments.viz import (
     AS_REGIME,
@@ -131,11 +133,44 @@ def _what(text: str) -> None:
     solara.Text(text, style={"font-size": "0.85em", "color": "#555"})
 
 
+def _keys(figure: go.Figure | FigureWidget) -> list[tuple[str, ...]]:
+    """What a figure's traces and layout set, at the top level: equal for two figures drawn by
+    the same code path from different months."""
+    return [tuple(sorted(t.to_plotly_json())) for t in figure.data] + [
+        tuple(sorted(figure.layout.to_plotly_json()))
+    ]
+
+
+@solara.component
+def LiveFigure(figure: go.Figure):
+    """A plotly chart redrawn in place: the new month's figure goes to the browser as one
+    update, which plotly.js draws once. (`solara.FigurePlotly` replaces the layout, adds the new
+    traces and deletes the old ones: three redraws per chart per step.) A figure of another
+    shape (other traces or settings) replaces the old one whole."""
+    element = FigureWidget.element()
+
+    def send() -> None:
+        widget: FigureWidget = solara.get_widget(element)
+        if _keys(widget) == _keys(figure):
+            with widget.batch_update():
+                for old, new in zip(widget.data, figure.data, strict=True):
+                    old.update(new.to_plotly_json(), overwrite=True)
+                widget.layout.update(figure.layout.to_plotly_json(), overwrite=True)
+        else:
+            with widget.batch_update():
+                widget.data = []
+                widget.layout = figure.layout
+            widget.add_traces(figure.data)
+
+    solara.use_effect(send, [figure])
+    return element
+
+
 def _chart(title: str, what: str, figure) -> None:
     with solara.Card(margin=0, style={"height": "100%"}):
         _heading(title)
         _what(what)
-        solara.FigurePlotly(figure)
+        LiveFigure(figure)
 
 
 @solara.component
@@ -275,7 +310,7 @@ def ComparisonPanel(lab: MarketLab, month: int):
             style={"overflow-x": "auto", "font-size": "0.85em"},
         )
         _heading("The trade-off: total welfare against mean exposure")
-        solara.FigurePlotly(comparison_figure(table, current))
+        LiveFigure(comparison_figure(table, current))
 
 
 @solara.component

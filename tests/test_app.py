@@ -4,6 +4,7 @@ build the market they say (tests/browser/ drives the real page)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -173,3 +174,49 @@ def test_app_page_controls():
         assert name in params
     assert "attention_mean" in params
     assert app.page is not None
+
+
+INLINE_CELLS = (
+    # 1: display the page as a notebook user would.
+    """import os, sys
+sys.path.insert(0, {root!r})
+os.environ["DATAMARKET_VIZ_USERS"] = "300"
+from app import page
+page""",
+    # 2: press the page's Step button from the kernel, as a click in the notebook would.
+    """import warnings
+import ipywidgets
+
+def shown():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return list(ipywidgets.Widget.widgets.values())
+
+def texts():
+    return [c for w in shown() for c in getattr(w, "children", ()) if isinstance(c, str)]
+
+step = next(w for w in shown() if type(w).__name__ == "Btn" and "Step" in w.children)
+step.fire_event("click", {{}})
+print([t for t in texts() if t.startswith("Month ")])
+charts = [w for w in shown() if type(w).__name__ == "FigureWidget"]
+print(len(charts), "charts")
+welfare = [len(t.y) for c in charts for t in c.data if t.name == "total welfare"]
+print("welfare months:", welfare)""",
+)
+
+
+def test_page_displays_inline_in_jupyter():
+    import nbclient
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    cells = [nbformat.v4.new_code_cell(code.format(root=str(root))) for code in INLINE_CELLS]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    display, step = notebook.cells
+    mimetypes = {key for output in display.outputs for key in output.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" in mimetypes, display.outputs
+    printed = "".join(o.get("text", "") for o in step.outputs if o["output_type"] == "stream")
+    assert "['Month 1 · total welfare" in printed, printed
+    assert "5 charts" in printed, printed
+    assert "welfare months: [1]" in printed, printed  # the chart redrawn in place, once

@@ -47,8 +47,9 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    """A window wide enough for SolaraViz's sidebar and plot grid side by side."""
-    return {**browser_context_args, "viewport": {"width": 1600, "height": 1200}}
+    """A window wide enough for the sidebar and two columns of charts, and tall enough that the
+    screenshots show the whole page (its main area scrolls on its own)."""
+    return {**browser_context_args, "viewport": {"width": 1600, "height": 2300}}
 
 
 @pytest.fixture
