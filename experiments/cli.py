@@ -5,6 +5,7 @@
     datamarket validate FILE
     datamarket report DIR
     datamarket list [regimes|scenarios|parameters|metrics]
+    datamarket calibrate [--design 128] [--seed 20170803] [--workers 2]
 
 Bad input (a file, a field, a folder) ends with one message naming what was wrong and what is
 allowed, and exit code 2. Ctrl-C stops a run cleanly, keeps what finished, and exits with 130;
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -59,7 +58,7 @@ def run(
     from experiments.design import compile_runs, describe
     from experiments.report import build_report
     from experiments.results import ResultsError
-    from experiments.runner import ExecutorError, run_experiment
+    from experiments.runner import ExecutorError, run_experiment, scheduler_for
     from experiments.summary import write_summary
 
     try:
@@ -80,7 +79,7 @@ def run(
     )
     typer.echo(f"{experiment.name}: {len(runs)} runs on {where} -> {out_dir}", err=True)
     try:
-        with _scheduler_for(execution) as address:
+        with scheduler_for(execution) as address:
             manifest = run_experiment(
                 runs,
                 out_dir,
@@ -106,26 +105,6 @@ def run(
     failed = manifest.get("runs_failed", 0)
     typer.echo(f"{manifest['runs_done']} runs done, {failed} failed")
     typer.echo(f"report: {report}")
-
-
-@contextmanager
-def _scheduler_for(execution) -> Iterator[str | None]:
-    """The Dask scheduler to use: the one named, a local cluster on 127.0.0.1 started for this
-    run where the backend is Dask but no scheduler is named, or none (local processes)."""
-    if execution.scheduler or execution.backend != "dask":
-        yield execution.scheduler
-        return
-    os.environ.setdefault("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "False")
-    from dask.distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=execution.workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
-        yield cluster.scheduler_address
 
 
 @app.command()
@@ -222,6 +201,38 @@ def viz(
         command.append("--production")  # no file watcher: an edit elsewhere cannot restart it
     typer.echo(f"serving the lab on http://{host}:{port} (Ctrl-C stops it)", err=True)
     os.execv(command[0], command)  # the server replaces this process: signals reach it directly
+
+
+@app.command()
+def calibrate(
+    design: Annotated[int, typer.Option(min=1, help="Latin-hypercube points")] = 128,
+    seed: Annotated[int, typer.Option(help="root seed of the design and the runs")] = 20170803,
+    reps: Annotated[int, typer.Option(min=1, help="replications per candidate")] = 2,
+    users: Annotated[int, typer.Option(min=10, help="users per run")] = 2000,
+    months: Annotated[int, typer.Option(min=13, help="months per run")] = 24,
+    max_evals: Annotated[int, typer.Option(min=1, help="Nelder-Mead evaluations")] = 80,
+    workers: Annotated[int, typer.Option(min=1, help="local worker processes")] = 2,
+    out: Annotated[Path, typer.Option(help="result (JSON)")] = Path("experiments/calibration.json"),
+    report: Annotated[Path, typer.Option(help="report (Markdown)")] = Path("docs/calibration.md"),
+) -> None:
+    """Calibrate the behavioural parameters to the published targets (docs/ODD.md)."""
+    from experiments.calibrate import main as run_calibration
+
+    result = run_calibration(
+        design=design,
+        seed=seed,
+        reps=reps,
+        n_users=users,
+        months=months,
+        max_evals=max_evals,
+        workers=workers,
+        out=out,
+        report=report,
+        log=lambda message: typer.echo(message, err=True),
+    )
+    for name, value in result.chosen.items():
+        typer.echo(f"{name} = {value:g}")
+    typer.echo(f"objective {result.objective:.3f}; wrote {out} and {report}")
 
 
 def main() -> None:

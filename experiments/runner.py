@@ -22,17 +22,20 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import multiprocessing
+import os
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from experiments.config import ExecutionTable
 from experiments.results import (
     ResultsError,
     ResultsFolder,
@@ -45,7 +48,7 @@ from experiments.results import (
 )
 from experiments.spec import RunOutput, RunSpec, run_one
 
-__all__ = ["ExecutorError", "ResultsError", "RunFailure", "run_experiment"]
+__all__ = ["ExecutorError", "ResultsError", "RunFailure", "run_experiment", "scheduler_for"]
 
 #: Runs in flight per worker: enough to keep every worker busy while results are written.
 IN_FLIGHT_PER_WORKER = 2
@@ -440,3 +443,23 @@ def _save(folder: ResultsFolder, outcome: RunOutput | RunFailure) -> None:
     else:
         row = run_row(outcome.spec, None, error=outcome.error, seconds=outcome.seconds)
         folder.write_run(row)
+
+
+@contextmanager
+def scheduler_for(execution: ExecutionTable) -> Iterator[str | None]:
+    """The Dask scheduler to use: the one named, a local cluster on 127.0.0.1 started for this
+    run where the backend is Dask but no scheduler is named, or none (local processes)."""
+    if execution.scheduler or execution.backend != "dask":
+        yield execution.scheduler
+        return
+    os.environ.setdefault("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "False")
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=execution.workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        yield cluster.scheduler_address

@@ -50,6 +50,11 @@ class Parameter:
 
 
 P = Parameter
+# The source of the behavioural parameters `datamarket calibrate` fits (experiments/calibrate.py).
+CALIBRATED = (
+    "calibrated by simulated method of moments (docs/calibration.md) to B9 [P], B13 [V], "
+    "B15 [V], Nouwens et al. 2020 [V]"
+)
 PARAMETERS: tuple[Parameter, ...] = (
     # --- size and the social graph
     P("n_users", 20_000, "users", "number of users", 10, 50_000_000),
@@ -91,7 +96,15 @@ PARAMETERS: tuple[Parameter, ...] = (
         0,
         1e6,
     ),
-    P("privacy_cost_sigma", 1.0, "log-sd", "dispersion of θ (lognormal)", 0, 5),
+    P(
+        "privacy_cost_sigma",
+        0.959,
+        "log-sd",
+        "dispersion of θ (lognormal)",
+        0,
+        5,
+        source=CALIBRATED,
+    ),
     P(
         "privacy_cost_high_share",
         0.3,
@@ -120,12 +133,12 @@ PARAMETERS: tuple[Parameter, ...] = (
     P("personalisation_value_sigma", 0.5, "log-sd", "dispersion of v", 0, 5),
     P(
         "attention_mean",
-        0.26,
+        0.288,
         "probability",
         "mean chance of reading a request's terms (74% skip entirely)",
         0,
         1,
-        source="Obar & Oeldorf-Hirsch (B13) [V]",
+        source=CALIBRATED + "; indicative 0.26 from Obar & Oeldorf-Hirsch (B13) [V]",
     ),
     P("attention_concentration", 2.0, "-", "Beta concentration of attention (a + b)", 0.01, 1e4),
     P(
@@ -139,37 +152,39 @@ PARAMETERS: tuple[Parameter, ...] = (
     P("present_bias_concentration", 10.0, "-", "Beta concentration of β (a + b)", 0.01, 1e4),
     P(
         "p_click",
-        0.97,
+        0.902,
         "probability",
         "a non-reader accepts a click-through request",
         0,
         1,
-        source="Obar & Oeldorf-Hirsch 97% agree (B15) [V]; B9 90-98% [P]",
+        source=CALIBRATED + "; indicative 0.97 from Obar & Oeldorf-Hirsch 97% agree (B15) [V]",
     ),
     P(
         "p_neutral",
-        0.5,
+        0.626,
         "probability",
         "a non-reader accepts a request with a real reject option",
         0,
         1,
-        source="B9 ~50% refuse with a reject option [P]",
+        source=CALIBRATED + "; indicative 0.5 from B9 ~50% refuse with a reject option [P]",
     ),
     P(
         "consent_noise",
-        0.5,
+        0.762,
         "CU per month",
         "scale of the logistic noise ε in a reader's answer",
         0,
         1e6,
+        source=CALIBRATED,
     ),
     P(
         "consent_fatigue",
-        0.1,
+        0.11,
         "per request",
         "attention falls by exp(-fatigue · recent requests)",
         0,
         100,
+        source=CALIBRATED,
     ),
     P(
         "request_memory",
