@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from model.graph import contact_share
+from model import kernels
+from model.graph import contact_pass, contact_share
+from model.kernels import any_per_row
+from model.planner import contact_harm_columns
 
 if TYPE_CHECKING:
     from model.market import DataMarket
@@ -21,8 +24,9 @@ if TYPE_CHECKING:
 
 def exposure(holds: np.ndarray, contact_held: np.ndarray, leakage: np.ndarray) -> np.ndarray:
     """e[i,h] in [0, 1] from own holdings d (N, H), contacts' share s (N, H), λ per holder (H,)."""
-    own = holds.astype(np.float64)
-    return own + (1.0 - own) * leakage[None, :] * contact_held
+    # = d + (1 − d) · λ · s for d in {0, 1}, term by term: 1 + 0 = 1 where held, 0 + λ·s = λ·s
+    # where not (s and λ are finite and non-negative), without four (N, H) temporaries.
+    return np.where(holds, 1.0, leakage[None, :] * contact_held)
 
 
 def exposure_from_graph(
@@ -34,7 +38,8 @@ def exposure_from_graph(
 
 def overall_exposure(e: np.ndarray, third_party: np.ndarray) -> np.ndarray:
     """1 − Π_h (1 − e[i,h]) over the holders marked third-party for each user (N, H mask)."""
-    return 1.0 - np.prod(np.where(third_party, 1.0 - e, 1.0), axis=1)
+    # = 1 − np.prod(np.where(third_party, 1 − e, 1), axis=1), compiled (see the kernel).
+    return kernels.overall_exposure(e, third_party)
 
 
 def privacy_harm(theta: np.ndarray, e: np.ndarray, misuse: np.ndarray) -> np.ndarray:
@@ -85,7 +90,7 @@ def holder_misuse(model: DataMarket) -> np.ndarray:
 
 def pair_users(member: np.ndarray, device: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Users on a platform whose pair with their device's maker is marked in `pairs` (P, M)."""
-    return (member & pairs[:, device].T).any(axis=1)
+    return any_per_row(member & pairs[:, device].T)
 
 
 def update_flows(model: DataMarket) -> None:
@@ -129,15 +134,34 @@ def update_flows(model: DataMarket) -> None:
         quality = np.where(via_trust, 1.0, quality)
     model.month.data_quality = quality
     model.data_quality = quality
+    held_by = users.holds.sum(axis=0)
     for m, maker in enumerate(model.makers):
-        reach = users.holds[:, holders.maker(m)].sum()
+        reach = held_by[holders.maker(m)]
         if model.trust is not None and model.trust.licensed[m]:
             reach += int((users.trust_member & (users.device == m)).sum())
         maker.data_share = reach / users.n
     if model.brokers:
         _broker_trade(model)
     model.month.flow_device = users.device.copy()
-    model.contact_held = contact_share(users.graph, users.holds, users.degree)
+    # One pass over the graph for the month: s (contacts' data each holder has), the contacts on
+    # each platform (the network effect of phase 5; memberships change only after it), and, for
+    # the planner's benchmark, Σ θ_j / deg_j over contacts j whose data a holder lacks (no later
+    # phase changes what a maker, broker or the trust holds).
+    n_holders = holders.count
+    harm_columns = contact_harm_columns(
+        device_col,
+        range(holders.brokers.start, holders.brokers.stop),
+        holders.trust if model.trust is not None else None,
+    )
+    shares, model.month.unheld_contact_weight = contact_pass(
+        users.graph,
+        users.degree,
+        np.concatenate([users.holds, users.member], axis=1),
+        users.theta / np.maximum(users.degree, 1),
+        harm_columns,
+    )
+    model.contact_held = shares[:, :n_holders]
+    model.month.platform_contacts = shares[:, n_holders:]
     model.exposure = exposure(users.holds, model.contact_held, holder_leakage(model))
 
 
@@ -159,7 +183,8 @@ def _port(model: DataMarket, device_col: np.ndarray, free: np.ndarray) -> np.nda
     )
     uptake = params.port_uptake_realtime if realtime else params.port_uptake_on_request
     withdrew_now = users.refused_at[np.arange(users.n), device_col] == model.steps
-    candidates = free & users.member.any(axis=1) & (users.ported_to != users.device) & ~withdrew_now
+    on_platform = any_per_row(users.member)
+    candidates = free & on_platform & (users.ported_to != users.device) & ~withdrew_now
     ports = candidates & (gain > cost) & (model.rng.random(users.n) < uptake)
     users.ported_to[ports] = users.device[ports]
     users.port_freshness[ports] = 1.0
@@ -180,7 +205,7 @@ def _join_trust(model: DataMarket) -> None:
     cost = users.present_bias * users.theta * params.misuse_trust
     joins = (
         ~users.trust_member
-        & users.member.any(axis=1)
+        & any_per_row(users.member)
         & (gain > cost)
         & (model.rng.random(users.n) < params.trust_uptake)
     )
@@ -217,7 +242,7 @@ def _broker_trade(model: DataMarket) -> None:
         liability = float(users.theta.mean()) * params.misuse_broker * (1 + params.leakage)
         if liability >= params.broker_resale_value:
             return  # no broker buys a record that costs more than it earns
-    at_broker = users.holds[:, holders.brokers].any(axis=1)
+    at_broker = any_per_row(users.holds[:, holders.brokers])
     expected_fine_rate = regime.audit_probability * regime.fine_rate * 12
     sellers = [(holders.platforms.start + p, firm) for p, firm in enumerate(model.platforms)]
     sellers += [(holders.maker(m), firm) for m, firm in enumerate(model.makers)]

@@ -10,6 +10,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from model.kernels import PACKED_COLUMNS, bucketed_searchsorted, pack_flags, symmetric_csr_indices
+from model.kernels import contact_pass as _contact_pass
+
 
 def social_graph(
     n_users: int, mean_degree: float, degree_tail: float, rng: np.random.Generator
@@ -34,19 +37,28 @@ def social_graph(
     weights = rng.pareto(degree_tail, n_users) + 1.0
     cumulative = np.cumsum(weights)
     cumulative /= cumulative[-1]
-    ends = np.searchsorted(cumulative, rng.random(2 * n_edges), side="right")
+    # = np.searchsorted(cumulative, ..., side="right"), without a cache-missing binary search
+    # over all users per edge end (most of the set-up time at a million users).
+    ends = bucketed_searchsorted(cumulative, rng.random(2 * n_edges))
     ends = np.minimum(ends, n_users - 1)
     u, v = ends[:n_edges], ends[n_edges:]
     keep = u != v
-    lo = np.minimum(u[keep], v[keep]).astype(np.int64)
-    hi = np.maximum(u[keep], v[keep]).astype(np.int64)
-    pairs = np.unique(lo * n_users + hi)
+    lo = np.minimum(u[keep], v[keep])
+    hi = np.maximum(u[keep], v[keep])
+    # The distinct pairs, sorted by (lo, hi): what np.unique gives, by a sort and a mask (numpy's
+    # hash-based unique is several times slower here).
+    pairs = np.sort(lo * n_users + hi)
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
     lo, hi = pairs // n_users, pairs % n_users
-    rows = np.concatenate([lo, hi])
-    cols = np.concatenate([hi, lo])
-    data = np.ones(rows.size, dtype=np.float32)
-    graph = sp.csr_array((data, (rows, cols)), shape=(n_users, n_users))
-    graph.sort_indices()
+    degree = np.bincount(lo, minlength=n_users) + np.bincount(hi, minlength=n_users)
+    # 32-bit indices where they fit: half the memory of the graph, the largest array there is.
+    index_type = np.int32 if 2 * pairs.size < np.iinfo(np.int32).max else np.int64
+    indptr = np.zeros(n_users + 1, dtype=index_type)
+    np.cumsum(degree, out=indptr[1:])
+    indices = symmetric_csr_indices(lo, hi, indptr, 2 * pairs.size)
+    data = np.ones(indices.size, dtype=np.float32)
+    graph = sp.csr_array((data, indices, indptr), shape=(n_users, n_users))
+    graph.has_sorted_indices = True  # built row by row in increasing column order
     return graph
 
 
@@ -65,3 +77,46 @@ def contact_share(graph: sp.csr_array, flags: np.ndarray, degree: np.ndarray) ->
     if counts.ndim == 2:
         return counts / safe[:, None]
     return counts / safe
+
+
+def contact_pass(
+    graph: sp.csr_array,
+    degree: np.ndarray,
+    flags: np.ndarray,
+    weight: np.ndarray,
+    columns: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Everything a month needs from the graph, in one pass over it.
+
+    Returns (shares, unflagged): shares[i, h] = `contact_share(graph, flags, degree)`; and
+    unflagged[i, q] = Σ weight[j] over i's contacts j without flags[j, columns[i, q]] (each user
+    her own columns), equal to ``(graph @ (weight * ~flags[:, c]))[i]`` with c = columns[i, q].
+
+    Both equal the scipy products bit for bit: counts are whole numbers, and sums run over each
+    row in the same order. With more flag columns than fit in a word, those products are used.
+
+    Args:
+        graph: the symmetric CSR adjacency; degree: contacts per user.
+        flags: (n_users, k) boolean.
+        weight: (n_users,) non-negative.
+        columns: (n_users, Q) integer column indices into `flags`.
+    """
+    k = flags.shape[1]
+    safe = np.maximum(degree, 1).astype(np.float64)
+    if k > PACKED_COLUMNS:
+        shares = contact_share(graph, flags, degree)
+        unflagged = np.empty(columns.shape)
+        for c in range(k):
+            rows, slots = np.nonzero(columns == c)
+            if rows.size:
+                unflagged[rows, slots] = (graph @ (weight * ~flags[:, c]))[rows]
+        return shares, unflagged
+    counts, unflagged = _contact_pass(
+        graph.indptr,
+        graph.indices,
+        pack_flags(flags),
+        k,
+        weight.astype(np.float64),
+        columns.astype(np.int64),
+    )
+    return counts / safe[:, None], unflagged

@@ -37,9 +37,14 @@ def update_quality(model: DataMarket) -> None:
         )
 
 
-def device_utility(model: DataMarket) -> np.ndarray:
-    """(N, M) money-metric utility of each maker's device for each user, CU per month."""
+def device_utility(model: DataMarket, rows: np.ndarray | None = None) -> np.ndarray:
+    """(N, M) money-metric utility of each maker's device for each user, CU per month.
+
+    With `rows` (user indices), only those users' rows: the same values, for a fraction of the
+    work (only the month's buyers choose a device).
+    """
     p, users = model.p, model.users
+    rows = slice(None) if rows is None else rows
     quality = np.array([maker.quality for maker in model.makers])
     data_quality = model.month.data_quality
     # Buyers expect the share of a maker's current users it personalises for.
@@ -48,13 +53,13 @@ def device_utility(model: DataMarket) -> np.ndarray:
     expected = personalised / np.maximum(counts, 1.0)
     holding = np.array([maker.data_share for maker in model.makers])
     service = (
-        users.value[:, None]
+        users.value[rows, None]
         * quality[None, :]
         * (p.generic_service_share + (1 - p.generic_service_share) * expected[None, :])
     )
-    degraded = users.member.astype(float) @ model.blocked.astype(float)  # (N, M)
+    degraded = users.member[rows].astype(float) @ model.blocked.astype(float)  # (N, M)
     reputation = (
-        p.privacy_reputation_weight * p.misuse_maker * users.theta[:, None] * holding[None, :]
+        p.privacy_reputation_weight * p.misuse_maker * users.theta[rows, None] * holding[None, :]
     )
     return (
         p.device_base_value + service - p.device_price - p.degradation_cost * degraded - reputation
@@ -86,10 +91,12 @@ def run_markets(model: DataMarket) -> None:
         model.rng,
         model.users,
         hazard=p.replacement_hazard,
-        device_utility=device_utility(model),
+        device_utility=lambda buyers: device_utility(model, buyers),
         sensitivity=p.choice_sensitivity,
     )
-    contact_share = contacts_on_platforms(model.users)
+    contact_share = model.month.platform_contacts
+    if contact_share is None:  # phase 4 did not run this month
+        contact_share = contacts_on_platforms(model.users)
     revise_platforms(
         model.rng,
         model.users,

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model.flows import holder_leakage, holder_misuse, overall_exposure
-from model.planner import contact_harm, flow_cost, planner_gap
+from model.kernels import any_per_row
+from model.planner import flow_cost, planner_gap
 
 if TYPE_CHECKING:
     from model.market import DataMarket
@@ -141,57 +142,68 @@ class PotentialFlows:
 def potential_flows(model: DataMarket) -> PotentialFlows:
     """The planner's view of the month (MODEL.md §4): what each potential flow is worth and
     costs. A flow through the trust costs what the trust's holding costs (lower misuse,
-    de-correlated)."""
+    de-correlated).
+
+    Each flow is costed only for the users it concerns (a maker's flows: its users on a
+    platform), elementwise, so the values are those of costing every user and selecting.
+    """
     p, users, holders, month = model.p, model.users, model.holders, model.month
     leakage, misuse = holder_leakage(model), holder_misuse(model)
-    no_contacts = np.zeros(users.n)
+    # Phase 4's Σ θ_j / deg_j over contacts whose data the holder lacks, by
+    # `planner.contact_harm_columns`: the user's device maker, each broker, then the trust.
+    unheld = month.unheld_contact_weight
+    trust_slot = 1 + len(model.brokers)
 
-    def costs_of_flows_to(col: int) -> tuple[np.ndarray, np.ndarray]:
+    def costs_of_flows_to(col: int, rows: np.ndarray | slice, slot: int) -> tuple[np.ndarray, ...]:
+        # = contact_harm(graph, degree, θ, ~holds[:, col], ρ, λ)[rows].
+        harm_contacts = misuse[col] * leakage[col] * unheld[rows, slot]
         # Exposure without the user's own flow (λ·s): the flow's cost is what it adds.
-        harm_contacts = contact_harm(
-            users.graph, users.degree, users.theta, ~users.holds[:, col], misuse[col], leakage[col]
-        )
-        before = leakage[col] * model.contact_held[:, col]
-        own = flow_cost(users.theta, before, misuse[col], no_contacts)
+        before = leakage[col] * model.contact_held[rows, col]
+        own = flow_cost(users.theta[rows], before, misuse[col], np.zeros(before.shape))
         return own, own + harm_contacts
 
     device = month.flow_device  # the maker each user's data flowed to this month
-    on_platform = users.member.any(axis=1)
+    on_platform = any_per_row(users.member)
     quality = np.array([maker.quality for maker in model.makers])[device]
     gain = (1 - p.generic_service_share) * quality * (users.value + p.service_revenue_rate)
     via_trust = np.zeros(users.n, dtype=bool)
     if model.trust is not None:
         via_trust = users.trust_member & model.trust.licensed[device]
-        trust_own, trust_cost = costs_of_flows_to(holders.trust)
+    actual = month.data_quality > 0
     parts: list[tuple[np.ndarray, ...]] = []
     for m in range(len(model.makers)):
         col = holders.maker(m)
-        mine = (device == m) & on_platform
-        own, cost = costs_of_flows_to(col)
+        rows = np.flatnonzero((device == m) & on_platform)
+        own, cost = costs_of_flows_to(col, rows, 0)
         if model.trust is not None:
-            own = np.where(via_trust, trust_own, own)
-            cost = np.where(via_trust, trust_cost, cost)
-        actual = month.data_quality > 0
-        parts.append(
-            (gain, cost, own, actual, np.ones(users.n, bool), model.contact_held[:, col], mine)
-        )
-    everyone = np.ones(users.n, dtype=bool)
-    for k in range(len(model.brokers)):
-        col = holders.broker(k)
-        own, cost = costs_of_flows_to(col)
-        benefit = np.full(users.n, p.broker_resale_value)
+            trust_own, trust_cost = costs_of_flows_to(holders.trust, rows, trust_slot)
+            own = np.where(via_trust[rows], trust_own, own)
+            cost = np.where(via_trust[rows], trust_cost, cost)
         parts.append(
             (
-                benefit,
+                gain[rows],
+                cost,
+                own,
+                actual[rows],
+                np.ones(rows.size, bool),
+                model.contact_held[rows, col],
+            )
+        )
+    everyone = slice(None)
+    for k in range(len(model.brokers)):
+        col = holders.broker(k)
+        own, cost = costs_of_flows_to(col, everyone, 1 + k)
+        parts.append(
+            (
+                np.full(users.n, p.broker_resale_value),
                 cost,
                 own,
                 users.holds[:, col],
                 np.zeros(users.n, bool),
                 model.contact_held[:, col],
-                everyone,
             )
         )
-    columns = [np.concatenate([part[i][part[-1]] for part in parts]) for i in range(6)]
+    columns = [np.concatenate([part[i] for part in parts]) for i in range(6)]
     return PotentialFlows(*columns)
 
 
@@ -220,9 +232,9 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
     consumer_surplus = float(month.utility.mean())
 
     third_party_consent = users.consented & third
-    standing = int(third_party_consent.sum())
-    informed = int((users.informed & third_party_consent).sum())
-    consenting = third_party_consent.any(axis=1)
+    standing = np.count_nonzero(third_party_consent)
+    informed = np.count_nonzero(users.informed & third_party_consent)
+    consenting = any_per_row(third_party_consent)
     consented_harm = users.theta * ((e * third_party_consent) @ holder_misuse(model))
     benefit = month.personalisation_gain
     if model.trust is not None:
@@ -252,8 +264,8 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         if consenting.any()
         else 0.0,
         mean_exposure=float(overall_exposure(e, third).mean()),
-        exposed_without_consent_share=float(exposed.any(axis=1).mean()),
-        broker_reach_share=float(users.holds[:, holders.brokers].any(axis=1).mean())
+        exposed_without_consent_share=float(any_per_row(exposed).mean()),
+        broker_reach_share=float(any_per_row(users.holds[:, holders.brokers]).mean())
         if model.brokers
         else 0.0,
         breaches=float(month.breaches),

@@ -138,10 +138,11 @@ def settle(model: DataMarket) -> None:
         minlength=len(model.makers),
     )
     utility -= p.device_price
+    held_by = users.holds.sum(axis=0)  # records each holder has, counted in one pass
     for m, maker in enumerate(model.makers):
         ledger.transfer(USERS, maker, p.device_price * device_users[m], "device")
         maker.revenue += p.service_revenue_rate * maker.quality * personalised[m]
-        held = users.holds[:, holders.maker(m)].sum()
+        held = held_by[holders.maker(m)]
         maker.costs += p.device_unit_cost * device_users[m] + p.security_maker * held
         maker.market_share = device_users[m] / n
 
@@ -158,12 +159,16 @@ def settle(model: DataMarket) -> None:
             * (on * engagement * (1.0 - p.ad_rivalry_loss * rival)).sum()
         )
         platform.revenue += ads
-        platform.costs += p.security_platform * users.holds[:, index].sum()
+        platform.costs += p.security_platform * held_by[index]
         platform.market_share = float(shares[index])
+        # Users of this platform reached through a licence, by their device's maker.
+        shared_by = np.bincount(
+            users.device[on & month.licensed_users], minlength=len(model.makers)
+        )
         for m, maker in enumerate(model.makers):
             if not model.licensed[index, m]:
                 continue
-            shared = int((on & month.licensed_users & (users.device == m)).sum())
+            shared = int(shared_by[m])
             platform.costs += p.licence_liability * shared
             ledger.transfer(maker, platform, model.fee[index, m] * shared, "access fee")
     relationships = (model.licensed | model.taking).sum(axis=0)
@@ -186,7 +191,7 @@ def settle(model: DataMarket) -> None:
 
     # Brokers resell the use of what they hold.
     for k, broker in enumerate(model.brokers):
-        held = users.holds[:, holders.broker(k)].sum()
+        held = held_by[holders.broker(k)]
         broker.revenue += p.broker_resale_value * held
         broker.costs += p.security_broker * held
         broker.market_share = held / n

@@ -6,6 +6,7 @@ looped over; users are many and never are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,16 +191,22 @@ def replace_devices(
     users: Users,
     *,
     hazard: float,
-    device_utility: np.ndarray,
+    device_utility: np.ndarray | Callable[[np.ndarray], np.ndarray],
     sensitivity: float,
 ) -> np.ndarray:
     """Users whose device is due choose a maker by logit; returns the mask of buyers.
 
-    `device_utility` is (N, M): each user's money-metric utility of each maker's device.
+    `device_utility` is (N, M): each user's money-metric utility of each maker's device; or a
+    function that gives those rows for an array of user indices (so that only buyers' rows are
+    computed).
     """
     due = rng.random(users.n) < hazard
     if due.any():
-        users.device[due] = logit_choice(rng, device_utility[due], sensitivity)
+        if callable(device_utility):
+            utility = device_utility(np.flatnonzero(due))
+        else:
+            utility = device_utility[due]
+        users.device[due] = logit_choice(rng, utility, sensitivity)
     return due
 
 
