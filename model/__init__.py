@@ -9,6 +9,7 @@ The public API::
 """
 
 from model.catalogue import list_metrics, list_parameters, list_regimes, list_scenarios
+from model.extensions import add_metric
 from model.market import DataMarket
 from model.metrics import HEADLINE, METRICS
 from model.parameters import (
@@ -35,6 +36,7 @@ __all__ = [
     "DataMarket",
     "MarketScenario",
     "Regime",
+    "add_metric",
     "get_regime",
     "list_metrics",
     "list_parameters",
