@@ -196,7 +196,7 @@ def _lines(frame: pd.DataFrame, names: tuple[str, ...], y_title: str, **layout: 
             go.Scatter(
                 x=list(values.index),
                 y=values.to_list(),
-                mode="lines+markers" if len(values) < 40 else "lines",
+                mode="lines+markers" if len(values) < 2 else "lines",  # a lone month: a dot
                 name=_label(name),
                 hovertemplate=f"{_label(name)}: %{{y:.3f}} ({METRICS[name][1]})<extra></extra>",
             )
