@@ -104,14 +104,15 @@ model_params = {
     "mean_degree": _slider(
         "SliderFloat", "Contacts per user (mean)", _DEFAULTS["mean_degree"], 2.0, 60.0, 1.0
     ),
-    "n_users": _slider("SliderInt", "Users (people)", default_users(), 100, 50_000, 100),
+    # Step 1 and min 10, as `datamarket viz --users N` allows: the slider must stop at N.
+    "n_users": _slider("SliderInt", "Users (people)", default_users(), 10, 50_000, 1),
     "privacy_cost_sigma": _slider(
         "SliderFloat",
         "Spread of privacy costs (log-sd)",
         _DEFAULTS["privacy_cost_sigma"],
         0.0,
         3.0,
-        0.1,
+        0.001,  # fine enough that the calibrated default (0.959) is a stop
     ),
     "attention_mean": _slider(
         "SliderFloat",
@@ -119,7 +120,7 @@ model_params = {
         _DEFAULTS["attention_mean"],
         0.0,
         1.0,
-        0.01,
+        0.001,  # the calibrated default (0.288) must be a stop of the slider
     ),
     "rng": {"type": "InputText", "label": "Seed", "value": str(DEFAULT_SEED)},
 }

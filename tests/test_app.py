@@ -220,3 +220,18 @@ def test_page_displays_inline_in_jupyter():
     assert "['Month 1 · total welfare" in printed, printed
     assert "5 charts" in printed, printed
     assert "welfare months: [1]" in printed, printed  # the chart redrawn in place, once
+
+
+def test_every_slider_starts_on_one_of_its_stops():
+    # A browser slider snaps its value to min + k·step: a default between two stops would make
+    # the page's first Reset run a parameter the sidebar never showed.
+    import app
+
+    sliders = {k: p for k, p in app.model_params.items() if p["type"].startswith("Slider")}
+    assert {"leakage", "mean_degree", "n_users", "privacy_cost_sigma", "attention_mean"} <= set(
+        sliders
+    )
+    for name, slider in sliders.items():
+        stops = (slider["value"] - slider["min"]) / slider["step"]
+        assert stops == pytest.approx(round(stops), abs=1e-6), (name, slider)
+        assert slider["min"] <= slider["value"] <= slider["max"], (name, slider)
