@@ -551,3 +551,20 @@ def test_readers_name_a_folder_that_is_not_a_results_folder(tmp_path):
     (tmp_path / MANIFEST).write_text("{ not json")
     with pytest.raises(ResultsError, match="cannot be read"):
         read_manifest(tmp_path)
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_pool_workers_run_blas_on_one_thread():
+    # Two workers, each with BLAS threads of its own, oversubscribe two cores (as Dask's
+    # workers avoid by setting OPENBLAS_NUM_THREADS=1).
+    backend = runner._ProcessBackend(1)
+    try:
+        threads = backend.executor.submit(_blas_threads).result(timeout=120)
+    finally:
+        backend.close(cancel=False)
+    assert threads and set(threads) == {1}, threads
