@@ -29,6 +29,7 @@ from experiments.design import compile_runs, describe
 from experiments.results import read_firms, read_manifest, read_runs, read_timeseries
 from experiments.runner import run_experiment, scheduler_for
 from experiments.sensitivity import sensitivity_indices
+from experiments.spec import RunSpec
 from experiments.summary import SUMMARY_FILE, write_summary
 from model import HEADLINE
 
@@ -97,6 +98,34 @@ def open_results(path: str | Path) -> Results:
     return results
 
 
+def execute(
+    experiment: Experiment, runs: list[RunSpec], *, resume: bool = False, progress: bool = False
+) -> dict[str, Any]:
+    """Play the compiled `runs` of `experiment` into its [output] folder, on its executor, and
+    write summary.csv; the folder's manifest. What `run` and ``datamarket run`` both do once the
+    experiment is loaded and compiled.
+
+    Raises:
+        ResultsError: the folder cannot be written, or holds results and `resume` is False.
+        ExecutorError: bad workers, or the Dask scheduler cannot be reached.
+    """
+    out_dir = Path(experiment.output.dir)
+    with scheduler_for(experiment.execution) as address:
+        manifest = run_experiment(
+            runs,
+            out_dir,
+            resolved=experiment.resolved(),
+            fingerprint=experiment.fingerprint(),
+            design=describe(experiment),
+            workers=experiment.execution.workers,
+            scheduler=address,
+            resume=resume,
+            progress=progress,
+        )
+    write_summary(out_dir)
+    return manifest
+
+
 def run(
     experiment: str | Path | Experiment | dict[str, Any],
     *,
@@ -139,21 +168,8 @@ def run(
     else:
         loaded = load_experiment(experiment)
     loaded = loaded.with_overrides(out=out, workers=workers, scheduler=scheduler)
-    runs = compile_runs(loaded)
+    manifest = execute(loaded, compile_runs(loaded), resume=resume, progress=progress)
     out_dir = Path(loaded.output.dir)
-    with scheduler_for(loaded.execution) as address:
-        manifest = run_experiment(
-            runs,
-            out_dir,
-            resolved=loaded.resolved(),
-            fingerprint=loaded.fingerprint(),
-            design=describe(loaded),
-            workers=loaded.execution.workers,
-            scheduler=address,
-            resume=resume,
-            progress=progress,
-        )
-    write_summary(out_dir)
     results = Results(out_dir)
     failed = manifest.get("runs_failed", 0)
     if failed:
@@ -171,4 +187,4 @@ def run(
     return results
 
 
-__all__ = ["Results", "open_results", "run"]
+__all__ = ["Results", "execute", "open_results", "run"]

@@ -54,12 +54,12 @@ def run(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Run every (sample × policy × replication) of FILE; write results and a report."""
+    from experiments.api import execute
     from experiments.config import ConfigError, load_experiment
-    from experiments.design import compile_runs, describe
+    from experiments.design import compile_runs
     from experiments.report import build_report
     from experiments.results import ResultsError
-    from experiments.runner import ExecutorError, run_experiment, scheduler_for
-    from experiments.summary import write_summary
+    from experiments.runner import ExecutorError
 
     try:
         experiment = load_experiment(file).with_overrides(
@@ -79,18 +79,7 @@ def run(
     )
     typer.echo(f"{experiment.name}: {len(runs)} runs on {where} -> {out_dir}", err=True)
     try:
-        with scheduler_for(execution) as address:
-            manifest = run_experiment(
-                runs,
-                out_dir,
-                resolved=experiment.resolved(),
-                fingerprint=experiment.fingerprint(),
-                design=describe(experiment),
-                workers=execution.workers,
-                scheduler=address,
-                resume=resume,
-                progress=progress,
-            )
+        manifest = execute(experiment, runs, resume=resume, progress=progress)
     except (ResultsError, ExecutorError) as error:
         _fail(str(error))
     except KeyboardInterrupt:
@@ -100,7 +89,6 @@ def run(
             err=True,
         )
         raise typer.Exit(INTERRUPTED) from None
-    write_summary(out_dir)
     report = build_report(out_dir)
     failed = manifest.get("runs_failed", 0)
     typer.echo(f"{manifest['runs_done']} runs done, {failed} failed")
