@@ -163,6 +163,9 @@ def test_user_pass_leaves_ties_undecided():
 #: name → (DataMarket keywords, months played); the trust licenses makers after 20 months or so.
 MARKETS = {
     "click_through": (dict(regime="click_through"), 6),
+    # 1 − γ = 0.5 multiplies exactly, which would hide a change in the order of the benefit's
+    # products: here it does not.
+    "click_through_generic_0.3": (dict(regime="click_through", generic_service_share=0.3), 6),
     "data_trust": (dict(regime="data_trust"), 26),
     "portability_three_platforms": (
         dict(regime="portability", n_platforms=3, n_makers=2, n_brokers=4, maker_shares=()),
