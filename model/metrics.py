@@ -380,6 +380,12 @@ def regretted_consents(model: DataMarket) -> tuple[int, int]:
     return int(np.count_nonzero(regretted)), int(np.count_nonzero(consenting))
 
 
+def _bytes(flags: np.ndarray) -> np.ndarray:
+    """A boolean array as its bytes (each 0 or 1): numba does arithmetic on uint8 flags faster
+    than on its booleans (a fifth less time for `_user_pass`)."""
+    return flags.view(np.uint8)
+
+
 # `_user_pass` counts, by index.
 _STANDING, _INFORMED, _CONSENTING, _REGRETTED, _UNDECIDED = 0, 1, 2, 3, 4
 _EXPOSED, _BROKER_REACH, _TRUST_MEMBERS = 5, 6, 7
@@ -407,8 +413,9 @@ def _user_pass(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every per-user quantity of `compute_metrics`, in one pass over the users.
 
-    Third parties to user i: every holder but the platforms she uses (`third_party_mask`).
-    Returns (overall, total_harm, counts, members, devices):
+    The flag arrays (consented, informed, holds, member, trust_member) are the users' boolean
+    arrays seen as bytes (`_bytes`). Third parties to user i: every holder but the platforms
+    she uses (`third_party_mask`). Returns (overall, total_harm, counts, members, devices):
 
     * overall[i] = `overall_exposure(e, third)[i]`, multiplied in the same order as that kernel
       (which multiplies by 1.0, an exact no-op, for her own platforms);
@@ -422,9 +429,10 @@ def _user_pass(
       trust), for every user whose comparison is certain; counts[_UNDECIDED] counts the others.
       The matrix product is BLAS's, whose order of summation (and use of fused multiply-adds)
       over holders is its own: with at most one non-zero term every order gives the same
-      rounded product, and otherwise every order of summing H non-negative terms lies within
-      a relative 2·H·2⁻⁵³ of any other, so the comparison is certain when harm and benefit are
-      further apart than 4·(H + 2)·2⁻⁵² · harm. The caller recomputes the plain expression
+      rounded product; otherwise any order of summing H non-negative products lies within a
+      relative H·2⁻⁵³ of the exact sum, so two orders (times θ, one rounding each) differ by
+      less than a relative (H + 1)·2⁻⁵², and the comparison is certain when harm and benefit
+      are further apart than 4·(H + 2)·2⁻⁵² · harm. The caller recomputes the plain expression
       whenever a comparison is undecided (in practice never);
     * members[p]: users of platform p (``member.sum(axis=0)``); devices[m]: users with a device
       of maker m (``np.bincount``).
@@ -504,12 +512,12 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
     trust = model.trust
     overall, total_harm, counts, members, devices = _user_pass(
         model.exposure,
-        users.consented,
-        users.informed,
-        users.holds,
-        users.member,
+        _bytes(users.consented),
+        _bytes(users.informed),
+        _bytes(users.holds),
+        _bytes(users.member),
         users.device,
-        users.trust_member,
+        _bytes(users.trust_member),
         users.theta,
         holder_misuse(model),
         month.personalisation_gain,

@@ -32,6 +32,7 @@ from model.metrics import (
     _STANDING,
     _TRUST_MEMBERS,
     _UNDECIDED,
+    _bytes,
     _hhi,
     _month_flows,
     _user_pass,
@@ -93,6 +94,12 @@ def random_users(
     )
 
 
+def user_pass(u: dict) -> tuple[np.ndarray, ...]:
+    """`_user_pass` on `random_users`' inputs, flags as bytes as `compute_metrics` passes them."""
+    flags = ("consented", "informed", "holds", "member", "trust_member")
+    return _user_pass(*(_bytes(v) if k in flags else v for k, v in u.items()))
+
+
 def reference_regret(u: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(regretted, consenting, harm from consented third parties): the plain expressions."""
     n_platforms = u["member"].shape[1]
@@ -113,7 +120,7 @@ def reference_regret(u: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_user_pass_equals_the_numpy_expressions(layout, n, trust):
     rng = np.random.default_rng(n + 10 * sum(layout) + trust)
     u = random_users(rng, n, layout, trust, breach=n % 2 == 0)
-    overall, total_harm, counts, members, devices = _user_pass(*u.values())
+    overall, total_harm, counts, members, devices = user_pass(u)
 
     n_platforms = layout[0]
     e, consented = u["exposure"], u["consented"]
@@ -153,7 +160,7 @@ def test_user_pass_leaves_ties_undecided():
     u["gain"][several] = harm[several]
     u["gain"][single] = harm[single]
     regretted, _, _ = reference_regret(u)
-    _, _, counts, _, _ = _user_pass(*u.values())
+    _, _, counts, _, _ = user_pass(u)
     assert counts[_UNDECIDED] == several.size
     assert counts[_REGRETTED] == np.count_nonzero(regretted)  # ties are not regretted
 
