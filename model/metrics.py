@@ -147,6 +147,10 @@ def potential_flows(model: DataMarket) -> PotentialFlows:
 
     Each flow is costed only for the users it concerns (a maker's flows: its users on a
     platform), elementwise, so the values are those of costing every user and selecting.
+
+    The metrics no longer build these flat arrays (`month_planner_gap` computes the same gap
+    in one compiled pass); they stay for diagnostics (`scripts/validation.py`) and as the
+    reference the tests compare that pass with.
     """
     p, users, holders, month = model.p, model.users, model.holders, model.month
     leakage, misuse = holder_leakage(model), holder_misuse(model)
