@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
 
-from model.flows import holder_leakage, holder_misuse, overall_exposure
+from model.flows import holder_leakage, holder_misuse
 from model.kernels import any_per_row
-from model.planner import flow_cost, planner_gap
+from model.planner import PlannerGap, flow_cost, gap_from_flows
 
 if TYPE_CHECKING:
     from model.market import DataMarket
@@ -146,6 +147,10 @@ def potential_flows(model: DataMarket) -> PotentialFlows:
 
     Each flow is costed only for the users it concerns (a maker's flows: its users on a
     platform), elementwise, so the values are those of costing every user and selecting.
+
+    The metrics no longer build these flat arrays (`month_planner_gap` computes the same gap
+    in one compiled pass); they stay for diagnostics (`scripts/validation.py`) and as the
+    reference the tests compare that pass with.
     """
     p, users, holders, month = model.p, model.users, model.holders, model.month
     leakage, misuse = holder_leakage(model), holder_misuse(model)
@@ -209,8 +214,7 @@ def potential_flows(model: DataMarket) -> PotentialFlows:
 
 def planner_metrics(model: DataMarket) -> dict[str, float]:
     """Compare the realised flows to the first best over the month's potential flows."""
-    flows = potential_flows(model)
-    gap = planner_gap(flows.benefit, flows.cost, flows.actual, model.users.n)
+    gap = month_planner_gap(model)
     return dict(
         oversharing_share=gap.oversharing_share,
         undersharing_share=gap.undersharing_share,
@@ -218,35 +222,334 @@ def planner_metrics(model: DataMarket) -> dict[str, float]:
     )
 
 
-def compute_metrics(model: DataMarket) -> dict[str, float]:
-    """Every metric of §7 for the month just played."""
-    users, month, holders = model.users, model.month, model.holders
-    n = users.n
-    third = third_party_mask(model)
-    e = model.exposure
-    per_user = 1.0 / n
-    platform_profit = sum(f.profit for f in model.platforms) * per_user
-    maker_profit = sum(f.profit for f in model.makers) * per_user
-    broker_profit = sum(f.profit for f in model.brokers) * per_user
-    trust_profit = model.trust.profit * per_user if model.trust is not None else 0.0
-    consumer_surplus = float(month.utility.mean())
+def month_planner_gap(model: DataMarket) -> PlannerGap:
+    """``planner_gap`` over `potential_flows(model)`, bit for bit, in one compiled pass.
 
-    third_party_consent = users.consented & third
-    standing = np.count_nonzero(third_party_consent)
-    informed = np.count_nonzero(users.informed & third_party_consent)
+    `_flow_pass` values each flow as `potential_flows` does and keeps only what `planner_gap`
+    reads: the counts, and the net values of the beneficial and of the actual flows in the
+    order of the flat arrays, which numpy then sums as ``net[beneficial].sum()`` does.
+    """
+    return gap_from_flows(*_month_flows(model), model.users.n)
+
+
+def _month_flows(model: DataMarket) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """`_flow_pass` on the model's state: (net[beneficial], net[actual], n_over, n_under)."""
+    p, users, holders, month = model.p, model.users, model.holders, model.month
+    n_makers = len(model.makers)
+    trust = model.trust
+    return _flow_pass(
+        month.flow_device,
+        users.member,
+        users.trust_member,
+        trust.licensed if trust is not None else np.zeros(n_makers, dtype=bool),
+        holders.trust if trust is not None else -1,
+        users.theta,
+        users.value,
+        np.array([maker.quality for maker in model.makers], dtype=float),
+        model.contact_held,
+        month.unheld_contact_weight,
+        users.holds,
+        month.data_quality,
+        holder_misuse(model),
+        holder_leakage(model),
+        holders.maker(0),
+        holders.broker(0),
+        len(model.brokers),
+        float(1 - p.generic_service_share),
+        float(p.service_revenue_rate),
+        float(p.broker_resale_value),
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _flow_pass(
+    device: np.ndarray,
+    member: np.ndarray,
+    trust_member: np.ndarray,
+    trust_licensed: np.ndarray,
+    trust_col: int,
+    theta: np.ndarray,
+    value: np.ndarray,
+    quality: np.ndarray,
+    contact_held: np.ndarray,
+    unheld: np.ndarray,
+    holds: np.ndarray,
+    data_quality: np.ndarray,
+    misuse: np.ndarray,
+    leakage: np.ndarray,
+    maker_start: int,
+    broker_start: int,
+    n_brokers: int,
+    gain_share: float,
+    service_rate: float,
+    resale: float,
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The month's potential flows reduced to what `planner_gap` reads, without flat arrays.
+
+    Returns ``(net[beneficial], net[actual], n_over, n_under)`` for the flows of
+    `potential_flows` (net = benefit − cost, beneficial = net > 0; n_over counts actual flows
+    with net < 0, n_under beneficial flows that do not happen), in its flow order: maker 0's
+    flows by user, maker 1's, ..., then broker 0's flows (every user), broker 1's, ...
+
+    Each value is computed with the same operations in the same order as the numpy expressions
+    of `potential_flows` (benefit ``(1 − g) · q · (v + r)``, cost ``θ·ρ·(1 − λ·s) + 0 + ρ·λ·w``,
+    where `flow_cost` adds its zero harm to contacts), so each is bit-identical; the sums are
+    left to numpy on arrays identical to the flat selections. A user's flow to her maker goes
+    through the trust (its holder column and sum column) where she is a member and the trust
+    licenses that maker. The output arrays are filled segment by segment (one segment per maker
+    and per broker, each starting where its flows start), then squeezed together in order.
+    """
+    n = device.size
+    n_makers = quality.size
+    on_platform = np.zeros(n, dtype=np.bool_)
+    flows = np.zeros(n_makers + n_brokers, dtype=np.int64)  # flows in each segment
+    for i in range(n):
+        for p in range(member.shape[1]):
+            if member[i, p]:
+                on_platform[i] = True
+                flows[device[i]] += 1
+                break
+    flows[n_makers:] = n
+    starts = np.zeros(flows.size, dtype=np.int64)
+    for s in range(1, flows.size):
+        starts[s] = starts[s - 1] + flows[s - 1]
+    size = starts[-1] + flows[-1] if flows.size else 0
+    beneficial = np.empty(size)
+    actual = np.empty(size)
+    next_beneficial = starts.copy()
+    next_actual = starts.copy()
+    n_over = 0
+    n_under = 0
+    trust_slot = 1 + n_brokers
+    for i in range(n):
+        for s in range(n_brokers + 1):
+            if s == 0:  # the flow to her device's maker (or through the trust)
+                if not on_platform[i]:
+                    continue
+                m = device[i]
+                segment, col, slot = m, maker_start + m, 0
+                if trust_col >= 0 and trust_member[i] and trust_licensed[m]:
+                    col, slot = trust_col, trust_slot
+                benefit = gain_share * quality[m] * (value[i] + service_rate)
+                happens = data_quality[i] > 0
+            else:  # the flow to broker s − 1
+                segment, col, slot = n_makers + s - 1, broker_start + s - 1, s
+                benefit = resale
+                happens = holds[i, col]
+            before = leakage[col] * contact_held[i, col]
+            own = theta[i] * misuse[col] * (1.0 - before) + 0.0
+            net = benefit - (own + misuse[col] * leakage[col] * unheld[i, slot])
+            # Written unconditionally and kept by moving the cursor (branch-free): a segment's
+            # cursor is never past its flows seen so far, so the write stays in its segment.
+            beneficial[next_beneficial[segment]] = net
+            next_beneficial[segment] += net > 0
+            actual[next_actual[segment]] = net
+            next_actual[segment] += happens
+            n_over += happens & (net < 0)
+            n_under += (not happens) & (net > 0)
+    return (
+        beneficial[: _squeeze(beneficial, starts, next_beneficial)],
+        actual[: _squeeze(actual, starts, next_actual)],
+        n_over,
+        n_under,
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _squeeze(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
+    """Move the segments values[starts[s]:ends[s]] together, in order; returns their length.
+
+    Segment s starts at or after the total length of the segments before it, so copying
+    forwards never overwrites what is still to be moved.
+    """
+    filled = 0
+    for s in range(starts.size):
+        for j in range(starts[s], ends[s]):
+            values[filled] = values[j]
+            filled += 1
+    return filled
+
+
+def regretted_consents(model: DataMarket) -> tuple[int, int]:
+    """(users whose harm from third parties they consented to exceeds their benefit, users with
+    a third-party consent): the plain numpy expressions, the reference of `_user_pass`."""
+    users = model.users
+    third_party_consent = users.consented & third_party_mask(model)
     consenting = any_per_row(third_party_consent)
-    consented_harm = users.theta * ((e * third_party_consent) @ holder_misuse(model))
-    benefit = month.personalisation_gain
+    consented_harm = users.theta * ((model.exposure * third_party_consent) @ holder_misuse(model))
+    benefit = model.month.personalisation_gain
     if model.trust is not None:
         benefit = benefit + np.where(users.trust_member, model.trust.dividend, 0.0)
     regretted = consenting & (consented_harm > benefit)
+    return int(np.count_nonzero(regretted)), int(np.count_nonzero(consenting))
 
-    exposed = (e > 0) & third & ~users.consented
+
+def _bytes(flags: np.ndarray) -> np.ndarray:
+    """A boolean array as its bytes (each 0 or 1): numba does arithmetic on uint8 flags faster
+    than on its booleans (a fifth less time for `_user_pass`)."""
+    return flags.view(np.uint8)
+
+
+# `_user_pass` counts, by index.
+_STANDING, _INFORMED, _CONSENTING, _REGRETTED, _UNDECIDED = 0, 1, 2, 3, 4
+_EXPOSED, _BROKER_REACH, _TRUST_MEMBERS = 5, 6, 7
+
+
+@numba.njit(cache=True, nogil=True)
+def _user_pass(
+    exposure: np.ndarray,
+    consented: np.ndarray,
+    informed: np.ndarray,
+    holds: np.ndarray,
+    member: np.ndarray,
+    device: np.ndarray,
+    trust_member: np.ndarray,
+    theta: np.ndarray,
+    misuse: np.ndarray,
+    gain: np.ndarray,
+    has_trust: bool,
+    dividend: float,
+    harm: np.ndarray,
+    breach_harm: np.ndarray,
+    broker_start: int,
+    broker_stop: int,
+    n_makers: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every per-user quantity of `compute_metrics`, in one pass over the users.
+
+    The flag arrays (consented, informed, holds, member, trust_member) are the users' boolean
+    arrays seen as bytes (`_bytes`). Third parties to user i: every holder but the platforms
+    she uses (`third_party_mask`). Returns (overall, total_harm, counts, members, devices):
+
+    * overall[i] = `overall_exposure(e, third)[i]`, multiplied in the same order as that kernel
+      (which multiplies by 1.0, an exact no-op, for her own platforms);
+    * total_harm[i] = ``harm[i] + breach_harm[i]``;
+    * counts[_STANDING], counts[_INFORMED]: ``count_nonzero`` of ``consented & third`` and of
+      ``informed & consented & third``; counts[_CONSENTING]: users with such a consent;
+      counts[_EXPOSED]: users with ``(e > 0) & third & ~consented`` somewhere; counts[
+      _BROKER_REACH]: users a broker holds; counts[_TRUST_MEMBERS]: trust members;
+    * counts[_REGRETTED]: consenting users whose ``θ · ((e * (consented & third)) @ ρ)`` exceeds
+      their benefit (personalisation gain, plus the dividend for trust members where there is a
+      trust), for every user whose comparison is certain; counts[_UNDECIDED] counts the others.
+      The matrix product is BLAS's, whose order of summation (and use of fused multiply-adds)
+      over holders is its own: with at most one non-zero term every order gives the same
+      rounded product; otherwise any order of summing H non-negative products lies within a
+      relative H·2⁻⁵³ of the exact sum, so two orders (times θ, one rounding each) differ by
+      less than a relative (H + 1)·2⁻⁵², and the comparison is certain when harm and benefit
+      are further apart than 4·(H + 2)·2⁻⁵² · harm. The caller recomputes the plain expression
+      whenever a comparison is undecided (in practice never);
+    * members[p]: users of platform p (``member.sum(axis=0)``); devices[m]: users with a device
+      of maker m (``np.bincount``).
+    """
+    n, k = exposure.shape
+    n_platforms = member.shape[1]
+    overall = np.empty(n)
+    total_harm = np.empty(n)
+    members = np.zeros(n_platforms, dtype=np.int64)
+    devices = np.zeros(n_makers, dtype=np.int64)
+    tolerance = 4.0 * (k + 2) * 2.220446049250313e-16
+    # Counts in scalars, which the compiler keeps in registers.
+    standing = n_informed = n_consenting = regretted = undecided = 0
+    n_exposed = broker_reach = trust_members = 0
+    for i in range(n):
+        product = 1.0
+        dot = 0.0
+        terms = 0
+        consenting = False
+        exposed = False
+        # Branch-free but for third-party consents, which are rare (2-7 in a hundred user-holder
+        # pairs at 1M users), so the processor predicts that branch. Multiplying by 1.0 is an
+        # exact no-op.
+        for h in range(k):
+            third = True if h >= n_platforms else not member[i, h]
+            e = exposure[i, h]
+            product *= (1.0 - e) if third else 1.0
+            if third and consented[i, h]:
+                standing += 1
+                n_informed += informed[i, h]
+                consenting = True
+                term = e * misuse[h]
+                terms += term != 0.0
+                dot += term
+            else:
+                exposed |= third & (e > 0)
+        overall[i] = 1.0 - product
+        total_harm[i] = harm[i] + breach_harm[i]
+        if consenting:
+            n_consenting += 1
+            consented_harm = theta[i] * dot
+            benefit = gain[i]
+            if has_trust:
+                benefit = benefit + (dividend if trust_member[i] else 0.0)
+            if terms <= 1 or abs(consented_harm - benefit) > tolerance * consented_harm:
+                regretted += consented_harm > benefit
+            else:
+                undecided += 1
+        n_exposed += exposed
+        for h in range(broker_start, broker_stop):
+            if holds[i, h]:
+                broker_reach += 1
+                break
+        trust_members += trust_member[i]
+        for p in range(n_platforms):
+            members[p] += member[i, p]
+        devices[device[i]] += 1
+    counts = np.zeros(8, dtype=np.int64)
+    counts[_STANDING], counts[_INFORMED] = standing, n_informed
+    counts[_CONSENTING], counts[_REGRETTED], counts[_UNDECIDED] = n_consenting, regretted, undecided
+    counts[_EXPOSED], counts[_BROKER_REACH], counts[_TRUST_MEMBERS] = (
+        n_exposed,
+        broker_reach,
+        trust_members,
+    )
+    return overall, total_harm, counts, members, devices
+
+
+def compute_metrics(model: DataMarket) -> dict[str, float]:
+    """Every metric of §7 for the month just played.
+
+    The per-user work is one compiled pass (`_user_pass`) and the planner's another
+    (`month_planner_gap`); each float mean is numpy's, over the same per-user array as the
+    plain expressions it replaces, so every metric is bit-identical to them.
+    """
+    users, month = model.users, model.month
+    n = users.n
+    per_user = 1.0 / n
+    trust = model.trust
+    overall, total_harm, counts, members, devices = _user_pass(
+        model.exposure,
+        _bytes(users.consented),
+        _bytes(users.informed),
+        _bytes(users.holds),
+        _bytes(users.member),
+        users.device,
+        _bytes(users.trust_member),
+        users.theta,
+        holder_misuse(model),
+        month.personalisation_gain,
+        trust is not None,
+        float(trust.dividend) if trust is not None else 0.0,
+        month.harm,
+        month.breach_harm,
+        model.holders.brokers.start,
+        model.holders.brokers.stop,
+        len(model.makers),
+    )
+    standing, informed = int(counts[_STANDING]), int(counts[_INFORMED])
+    regretted, consenting = int(counts[_REGRETTED]), int(counts[_CONSENTING])
+    if counts[_UNDECIDED]:
+        regretted, consenting = regretted_consents(model)
+    platform_profit = sum(f.profit for f in model.platforms) * per_user
+    maker_profit = sum(f.profit for f in model.makers) * per_user
+    broker_profit = sum(f.profit for f in model.brokers) * per_user
+    trust_profit = trust.profit * per_user if trust is not None else 0.0
+    consumer_surplus = float(month.utility.mean())
     licensed = model.licensed
     fees = model.fee[licensed]
+    # A boolean array's mean is its count over n (an exact float sum, one division).
     return dict(
         consumer_surplus=consumer_surplus,
-        privacy_harm=float((month.harm + month.breach_harm).mean()),
+        privacy_harm=float(total_harm.mean()),
         platform_profit=platform_profit,
         maker_profit=maker_profit,
         broker_profit=broker_profit,
@@ -260,26 +563,22 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         if month.requests
         else model.metrics.get("consent_rate", 0.0),
         informed_consent_share=informed / standing if standing else 0.0,
-        regretted_consent_share=float(regretted.sum() / consenting.sum())
-        if consenting.any()
-        else 0.0,
-        mean_exposure=float(overall_exposure(e, third).mean()),
-        exposed_without_consent_share=float(any_per_row(exposed).mean()),
-        broker_reach_share=float(any_per_row(users.holds[:, holders.brokers]).mean())
-        if model.brokers
-        else 0.0,
+        regretted_consent_share=regretted / consenting if consenting else 0.0,
+        mean_exposure=float(overall.mean()),
+        exposed_without_consent_share=int(counts[_EXPOSED]) / n,
+        broker_reach_share=int(counts[_BROKER_REACH]) / n if model.brokers else 0.0,
         breaches=float(month.breaches),
         licensed_pairs=float(licensed.sum()),
         blocked_pairs=float(model.blocked.sum()),
         taking_pairs=float(model.taking.sum()),
         open_disputes=float((model.dispute_filed >= 0).sum()),
         mean_access_fee=float(fees.mean()) if fees.size else 0.0,
-        device_hhi=_hhi(np.bincount(users.device, minlength=len(model.makers)).astype(float)),
-        platform_hhi=_hhi(users.member.sum(axis=0).astype(float)),
+        device_hhi=_hhi(devices.astype(float)),
+        platform_hhi=_hhi(members.astype(float)),
         mean_ai_quality=float(np.mean([maker.quality for maker in model.makers])),
         port_share=month.ports / n,
         withdrawal_share=month.withdrawals / n,
-        trust_member_share=float(users.trust_member.mean()),
+        trust_member_share=int(counts[_TRUST_MEMBERS]) / n,
         complaints_resolved=float(month.resolved),
         settlements=float(month.settlements),
         **planner_metrics(model),

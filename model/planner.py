@@ -62,10 +62,31 @@ def planner_gap(
     """Compare actual flows with the first best over a set of potential flows (flat arrays)."""
     net = benefit - cost
     beneficial = net > 0
-    n_actual = int(actual.sum())
-    n_beneficial = int(beneficial.sum())
-    over = float((actual & (net < 0)).sum() / n_actual) if n_actual else 0.0
-    under = float((beneficial & ~actual).sum() / n_beneficial) if n_beneficial else 0.0
-    first_best = net[beneficial].sum()
-    realised = net[actual].sum()
+    return gap_from_flows(
+        net[beneficial],
+        net[actual],
+        int(np.count_nonzero(actual & (net < 0))),
+        int(np.count_nonzero(beneficial & ~actual)),
+        n_users,
+    )
+
+
+def gap_from_flows(
+    beneficial_net: np.ndarray, actual_net: np.ndarray, n_over: int, n_under: int, n_users: int
+) -> PlannerGap:
+    """`planner_gap` from what it reads of the flows.
+
+    Args:
+        beneficial_net: net value (benefit − cost) of each beneficial flow (net > 0), in the
+            flows' order (numpy sums it; the order fixes the sum's rounding).
+        actual_net: net value of each actual flow, in the flows' order.
+        n_over: actual flows with net < 0.
+        n_under: beneficial flows that do not happen.
+        n_users: users, the welfare gap's denominator.
+    """
+    n_actual, n_beneficial = actual_net.size, beneficial_net.size
+    over = n_over / n_actual if n_actual else 0.0
+    under = n_under / n_beneficial if n_beneficial else 0.0
+    first_best = beneficial_net.sum()
+    realised = actual_net.sum()
     return PlannerGap(over, under, float((first_best - realised) / max(n_users, 1)))
