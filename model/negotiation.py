@@ -146,12 +146,16 @@ def allowed_strategies(model: DataMarket) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pair_economics(
-    model: DataMarket, p: int, m: int, pair_users: np.ndarray | None = None
+    model: DataMarket,
+    p: int,
+    m: int,
+    pair_users: np.ndarray | None = None,
+    mean_theta: float | None = None,
 ) -> PairEconomics:
     """Estimate a pair's economics from this month's state (the firms' realised figures).
 
-    `pair_users` (P, M), from `users_per_pair`, saves counting the pair's users again for each
-    pair; without it they are counted here.
+    `pair_users` (P, M), from `users_per_pair`, and `mean_theta`, ``float(users.theta.mean())``,
+    save working them out again for each pair; without them they are worked out here.
     """
     params, regime, users = model.p, model.regime, model.users
     if pair_users is None:
@@ -162,7 +166,9 @@ def pair_economics(
     take_consent = prior if np.isnan(maker.acceptance) else maker.acceptance
     terms = regime.consent_standard == "platform_terms"
     liability = (
-        float(users.theta.mean()) * params.misuse_maker * (1.0 + params.leakage)
+        (float(users.theta.mean()) if mean_theta is None else mean_theta)
+        * params.misuse_maker
+        * (1.0 + params.leakage)
         if regime.recipient_liability
         else 0.0
     )
@@ -264,7 +270,9 @@ def negotiate(model: DataMarket) -> None:
                 params.exploration,
             )
         maker.choice[~maker_allowed[maker.choice]] = NONE
-    pair_users = users_per_pair(model)  # the users do not move while firms negotiate
+    # The users do not move while firms negotiate: what each pair reads of them, once.
+    pair_users = users_per_pair(model)
+    mean_theta = float(model.users.theta.mean()) if model.regime.recipient_liability else None
     for p, platform in enumerate(model.platforms):
         for m, maker in enumerate(model.makers):
             ps, ms = platform.choice[m], maker.choice[p]
@@ -274,7 +282,7 @@ def negotiate(model: DataMarket) -> None:
             if model.mediated[p, m]:
                 ps, ms = LICENSE, ms if ms != NONE else LICENSE
                 scripted = None
-            economics = pair_economics(model, p, m, pair_users)
+            economics = pair_economics(model, p, m, pair_users, mean_theta)
             outcome = pair_outcome(economics, ps, ms, at_table=scripted is None)
             running = model.licensed[p, m] and model.contract_until[p, m] > model.steps
             if outcome.licensed and not running:

@@ -202,12 +202,10 @@ def replace_devices(
     computed).
     """
     due = rng.random(users.n) < hazard
-    if due.any():
-        if callable(device_utility):
-            utility = device_utility(np.flatnonzero(due))
-        else:
-            utility = device_utility[due]
-        users.device[due] = logit_choice(rng, utility, sensitivity)
+    rows = np.flatnonzero(due)  # the buyers, in user order (as a mask would pick them)
+    if rows.size:
+        utility = device_utility(rows) if callable(device_utility) else device_utility[rows]
+        users.device[rows] = logit_choice(rng, utility, sensitivity)
     return due
 
 

@@ -11,7 +11,8 @@ Checks, on random inputs of several sizes and 1 to 9 platforms:
   `device_utility` equals its numpy expression;
 * `revise_platforms`, given the utility array or its `PlatformTerms`, leaves the memberships the
   plain numpy revision leaves, with the same random draws (and the generator in the same state);
-* `users_per_pair` equals the per-pair masked sums of `pair_economics`.
+* `users_per_pair` equals the per-pair masked sums of `pair_economics`, and `pair_economics`
+  given the month's shared figures equals `pair_economics` working them out.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from model.markets import (
     platform_utility,
     update_quality,
 )
-from model.negotiation import users_per_pair
+from model.negotiation import pair_economics, users_per_pair
 from model.population import PlatformTerms, revise_platforms, service_quality
 
 SIZES = [1, 7, 1_000, 25_003]
@@ -217,3 +218,17 @@ def test_users_per_pair_equals_the_masked_sums(market):
         for m in range(len(market.makers)):
             on_pair = users.member[:, p] & (users.device == m) & ~users.trust_member
             assert got[p, m] == on_pair.sum()
+
+
+def test_pair_economics_with_shared_figures_equals_without():
+    """negotiate's once-a-month figures give each pair the economics it works out alone."""
+    # Little misuse, so that the liability leaves the maker a value (it is floored at 0).
+    market = DataMarket(regime="recipient_liability", n_users=3_000, rng=6, misuse_maker=0.002)
+    market.run_for(3)
+    pair_users = users_per_pair(market)
+    mean_theta = float(market.users.theta.mean())
+    for p in range(len(market.platforms)):
+        for m in range(len(market.makers)):
+            alone = pair_economics(market, p, m)
+            assert alone.maker_value > 0 and alone.users > 0
+            assert pair_economics(market, p, m, pair_users, mean_theta) == alone
