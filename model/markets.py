@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
 
 from model.population import (
+    PlatformTerms,
     contacts_on_platforms,
     replace_devices,
     revise_platforms,
@@ -30,7 +32,8 @@ def update_quality(model: DataMarket) -> None:
         maker.quality = float(
             service_quality(maker.data_share, p.quality_base, p.quality_gain, p.quality_data_scale)
         )
-    reach = model.users.member.mean(axis=0)
+    # = member.mean(axis=0): a float sum of 0s and 1s is the exact count, divided by N.
+    reach = _column_counts(model.users.member) / model.users.n
     for index, platform in enumerate(model.platforms):
         platform.quality = float(
             service_quality(reach[index], p.quality_base, p.quality_gain, p.platform_data_scale)
@@ -48,8 +51,8 @@ def device_utility(model: DataMarket, rows: np.ndarray | None = None) -> np.ndar
     quality = np.array([maker.quality for maker in model.makers])
     data_quality = model.month.data_quality
     # Buyers expect the share of a maker's current users it personalises for.
-    counts = np.bincount(users.device, minlength=len(model.makers)).astype(float)
-    personalised = np.bincount(users.device, weights=data_quality, minlength=len(model.makers))
+    counts, personalised = _device_totals(users.device, data_quality, len(model.makers))
+    counts = counts.astype(float)
     expected = personalised / np.maximum(counts, 1.0)
     holding = np.array([maker.data_share for maker in model.makers])
     service = (
@@ -68,18 +71,22 @@ def device_utility(model: DataMarket, rows: np.ndarray | None = None) -> np.ndar
 
 def platform_utility(model: DataMarket, contact_share: np.ndarray) -> np.ndarray:
     """(N, P) money-metric utility of using each platform, CU per month."""
-    p, users = model.p, model.users
+    return platform_terms(model, contact_share).utility(model.users)
+
+
+def platform_terms(model: DataMarket, contact_share: np.ndarray) -> PlatformTerms:
+    """The parts of `platform_utility`, for a compiled pass to combine where it needs them."""
+    p = model.p
     base = np.full(len(model.platforms), p.platform_base_value - p.platform_use_cost)
     base[0] += p.dominant_platform_advantage
-    quality = np.array([platform.quality for platform in model.platforms])
-    degraded = model.blocked[:, users.device].T  # (N, P)
-    own_harm = users.theta * p.misuse_platform
-    return (
-        base[None, :]
-        + users.value[:, None] * quality[None, :]
-        + p.network_value * contact_share
-        - p.degradation_cost * degraded
-        - own_harm[:, None]
+    return PlatformTerms(
+        base=base,
+        quality=np.array([platform.quality for platform in model.platforms]),
+        network_value=p.network_value,
+        contact_share=contact_share,
+        degradation_cost=p.degradation_cost,
+        blocked=model.blocked,
+        misuse=p.misuse_platform,
     )
 
 
@@ -100,11 +107,50 @@ def run_markets(model: DataMarket) -> None:
     revise_platforms(
         model.rng,
         model.users,
-        platform_utility=platform_utility(model, contact_share),
+        platform_utility=platform_terms(model, contact_share),
         revision_rate=p.platform_revision_rate,
         noise=p.platform_noise,
     )
     users, platforms = model.users, model.holders.platforms
-    users.holds[:, platforms] |= users.member  # a platform keeps what it has had
-    users.consented[:, platforms] = users.member
+    # holds[:, platforms] |= member (a platform keeps what it has had); consented[:, platforms]
+    # = member.
+    _record_membership(users.holds, users.consented, users.member, platforms.start)
     model.month.contact_share = contact_share
+
+
+@numba.njit(cache=True, nogil=True)
+def _column_counts(flags: np.ndarray) -> np.ndarray:
+    """``flags.sum(axis=0)`` for a 2-D boolean array: set entries per column (int64)."""
+    n, k = flags.shape
+    counts = np.zeros(k, dtype=np.int64)
+    for i in range(n):
+        for h in range(k):
+            counts[h] += flags[i, h]  # 0 or 1, without a branch to mispredict
+    return counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _device_totals(
+    device: np.ndarray, weights: np.ndarray, n_makers: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``np.bincount(device, minlength=n_makers)`` and ``np.bincount(device, weights=weights,
+    minlength=n_makers)`` in one pass; bincount adds the weights one by one in index order from
+    0.0, as here, so the sums are the same bit for bit."""
+    counts = np.zeros(n_makers, dtype=np.int64)
+    sums = np.zeros(n_makers)
+    for i in range(device.size):
+        counts[device[i]] += 1
+        sums[device[i]] += weights[i]
+    return counts, sums
+
+
+@numba.njit(cache=True, nogil=True)
+def _record_membership(
+    holds: np.ndarray, consented: np.ndarray, member: np.ndarray, first: int
+) -> None:
+    """``holds[:, first:first + P] |= member`` and ``consented[:, first:first + P] = member``."""
+    n, k = member.shape
+    for i in range(n):
+        for p in range(k):
+            holds[i, first + p] |= member[i, p]
+            consented[i, first + p] = member[i, p]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
 
 from model.agents import BLOCK, LICENSE, NONE, OPEN, TAKE
@@ -144,24 +145,37 @@ def allowed_strategies(model: DataMarket) -> tuple[np.ndarray, np.ndarray]:
     return platform, maker
 
 
-def pair_economics(model: DataMarket, p: int, m: int) -> PairEconomics:
-    """Estimate a pair's economics from this month's state (the firms' realised figures)."""
+def pair_economics(
+    model: DataMarket,
+    p: int,
+    m: int,
+    pair_users: np.ndarray | None = None,
+    mean_theta: float | None = None,
+) -> PairEconomics:
+    """Estimate a pair's economics from this month's state (the firms' realised figures).
+
+    `pair_users` (P, M), from `users_per_pair`, and `mean_theta`, ``float(users.theta.mean())``,
+    save working them out again for each pair; without them they are worked out here.
+    """
     params, regime, users = model.p, model.regime, model.users
-    on_pair = users.member[:, p] & (users.device == m) & ~users.trust_member
+    if pair_users is None:
+        pair_users = users_per_pair(model)
     maker = model.makers[m]
     prior = params.p_click if regime.refusal_costs_service else params.p_neutral
     # Until a maker has asked anyone, it expects the acceptance the interface is known for.
     take_consent = prior if np.isnan(maker.acceptance) else maker.acceptance
     terms = regime.consent_standard == "platform_terms"
     liability = (
-        float(users.theta.mean()) * params.misuse_maker * (1.0 + params.leakage)
+        (float(users.theta.mean()) if mean_theta is None else mean_theta)
+        * params.misuse_maker
+        * (1.0 + params.leakage)
         if regime.recipient_liability
         else 0.0
     )
     margin = params.device_price - params.device_unit_cost
     switching = 1.0 - np.exp(-params.choice_sensitivity * params.degradation_cost)
     return PairEconomics(
-        users=float(on_pair.sum()),
+        users=float(pair_users[p, m]),
         licence_consent=1.0 if terms else take_consent,
         take_consent=take_consent,
         maker_value=max(
@@ -186,6 +200,25 @@ def pair_economics(model: DataMarket, p: int, m: int) -> PairEconomics:
         may_take=regime.maker_may_take,
         may_block=regime.platform_may_block,
     )
+
+
+def users_per_pair(model: DataMarket) -> np.ndarray:
+    """(P, M) int64: users of each pair, members of the platform with the maker's device who
+    have not delegated their rights to the trust. Equals ``(member[:, p] & (device == m)
+    & ~trust_member).sum()`` for every (p, m), counted in one pass."""
+    users = model.users
+    return _users_per_pair(users.member, users.device, users.trust_member, len(model.makers))
+
+
+@numba.njit(cache=True, nogil=True)
+def _users_per_pair(member, device, trust_member, n_makers):
+    n, n_platforms = member.shape
+    counts = np.zeros((n_platforms, n_makers), dtype=np.int64)
+    for i in range(n):
+        free = not trust_member[i]
+        for p in range(n_platforms):
+            counts[p, device[i]] += member[i, p] & free  # 0 or 1: no branch to mispredict
+    return counts
 
 
 def opening_move(model: DataMarket, p: int, m: int) -> tuple[int, int] | None:
@@ -237,6 +270,9 @@ def negotiate(model: DataMarket) -> None:
                 params.exploration,
             )
         maker.choice[~maker_allowed[maker.choice]] = NONE
+    # The users do not move while firms negotiate: what each pair reads of them, once.
+    pair_users = users_per_pair(model)
+    mean_theta = float(model.users.theta.mean()) if model.regime.recipient_liability else None
     for p, platform in enumerate(model.platforms):
         for m, maker in enumerate(model.makers):
             ps, ms = platform.choice[m], maker.choice[p]
@@ -246,7 +282,7 @@ def negotiate(model: DataMarket) -> None:
             if model.mediated[p, m]:
                 ps, ms = LICENSE, ms if ms != NONE else LICENSE
                 scripted = None
-            economics = pair_economics(model, p, m)
+            economics = pair_economics(model, p, m, pair_users, mean_theta)
             outcome = pair_outcome(economics, ps, ms, at_table=scripted is None)
             running = model.licensed[p, m] and model.contract_until[p, m] > model.steps
             if outcome.licensed and not running:

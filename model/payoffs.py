@@ -9,8 +9,9 @@ receives. What is not a transfer is value created (advertising, services, device
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+import numba
 import numpy as np
 
 from model.flows import holder_misuse, privacy_harm
@@ -89,56 +90,46 @@ def settle(model: DataMarket) -> None:
     )
     n = users.n
     ledger = model.ledger
-    data_quality = month.data_quality
-    quality = np.array([maker.quality for maker in model.makers])
-    dev_quality = quality[users.device]
     misuse = holder_misuse(model)
     compliance = regime.compliance_cost * n / 1000.0  # per data-sharing relationship
     full_quality = p.quality_base + p.quality_gain
 
-    # Users: platforms, device service, harm, reading time.
+    # Users (platforms, device service, harm, reading time) and every per-firm count, in one pass.
     base = np.full(len(model.platforms), p.platform_base_value - p.platform_use_cost)
     base[0] += p.dominant_platform_advantage
-    platform_quality = np.array([platform.quality for platform in model.platforms])
-    degraded = model.blocked[:, users.device].T  # (N, P)
-    member = users.member
-    platform_value = (
-        member
-        * (
-            base[None, :]
-            + users.value[:, None] * platform_quality[None, :]
-            + p.network_value * month.contact_share
-            - p.degradation_cost * degraded
-        )
-    ).sum(axis=1)
-    service = (
-        users.value
-        * dev_quality
-        * (p.generic_service_share + (1 - p.generic_service_share) * data_quality)
-    )
     harm = privacy_harm(users.theta, model.exposure, misuse)
     month.harm = harm
-    month.personalisation_gain = (
-        (1 - p.generic_service_share) * users.value * dev_quality * data_quality
+    tally = _user_pass(
+        device=users.device,
+        member=users.member,
+        holds=users.holds,
+        value=users.value,
+        contact_share=month.contact_share,
+        data_quality=month.data_quality,
+        harm=harm,
+        breach_harm=month.breach_harm,
+        reads=month.reads,
+        licensed_users=month.licensed_users,
+        trust_member=users.trust_member,
+        blocked=model.blocked,
+        base=base,
+        platform_quality=np.array([platform.quality for platform in model.platforms]),
+        maker_quality=np.array([maker.quality for maker in model.makers]),
+        network_value=p.network_value,
+        degradation_cost=p.degradation_cost,
+        generic_share=p.generic_service_share,
+        personal_share=1 - p.generic_service_share,
+        device_base_value=p.device_base_value,
+        reading_time_cost=p.reading_time_cost,
+        device_price=p.device_price,
+        engagement_loss=p.degradation_engagement_loss,
+        rivalry_loss=p.ad_rivalry_loss,
     )
-    utility = (
-        platform_value
-        + p.device_base_value
-        + service
-        - harm
-        - month.breach_harm
-        - p.reading_time_cost * month.reads
-    )
+    utility = tally.utility
+    month.personalisation_gain = tally.personalisation_gain
 
     # Devices: users pay their maker; makers produce.
-    device_users = np.bincount(users.device, minlength=len(model.makers))
-    personalised = np.bincount(
-        users.device,
-        weights=p.generic_service_share + (1 - p.generic_service_share) * data_quality,
-        minlength=len(model.makers),
-    )
-    utility -= p.device_price
-    held_by = users.holds.sum(axis=0)  # records each holder has, counted in one pass
+    device_users, personalised, held_by = tally.device_users, tally.personalised, tally.held_by
     for m, maker in enumerate(model.makers):
         ledger.transfer(USERS, maker, p.device_price * device_users[m], "device")
         maker.revenue += p.service_revenue_rate * maker.quality * personalised[m]
@@ -147,28 +138,18 @@ def settle(model: DataMarket) -> None:
         maker.market_share = device_users[m] / n
 
     # Platforms: advertising, degraded apps, licence fees and liability.
-    rival = data_quality > 0
-    shares = member.sum(axis=0) / max(member.sum(), 1)
+    shares = tally.members / max(tally.members.sum(), 1)
     for index, platform in enumerate(model.platforms):
-        on = member[:, index]
-        engagement = 1.0 - p.degradation_engagement_loss * degraded[:, index]
-        ads = (
-            p.ad_revenue_per_user
-            * platform.quality
-            / full_quality
-            * (on * engagement * (1.0 - p.ad_rivalry_loss * rival)).sum()
-        )
+        # Pairwise, as numpy sums (on · engagement · (1 − rivalry loss)) over all users.
+        ads = p.ad_revenue_per_user * platform.quality / full_quality * tally.engaged[index].sum()
         platform.revenue += ads
         platform.costs += p.security_platform * held_by[index]
         platform.market_share = float(shares[index])
         # Users of this platform reached through a licence, by their device's maker.
-        shared_by = np.bincount(
-            users.device[on & month.licensed_users], minlength=len(model.makers)
-        )
         for m, maker in enumerate(model.makers):
             if not model.licensed[index, m]:
                 continue
-            shared = int(shared_by[m])
+            shared = int(tally.shared_by[index, m])
             platform.costs += p.licence_liability * shared
             ledger.transfer(maker, platform, model.fee[index, m] * shared, "access fee")
     relationships = (model.licensed | model.taking).sum(axis=0)
@@ -182,12 +163,18 @@ def settle(model: DataMarket) -> None:
     if regime.recipient_liability:
         recipients = [(holders.maker(m), maker) for m, maker in enumerate(model.makers)]
         recipients += [(holders.broker(k), broker) for k, broker in enumerate(model.brokers)]
-        for col, firm in recipients:
-            owed = users.theta * misuse[col] * model.exposure[:, col]
-            if month.breached[col]:
-                owed = owed + p.breach_harm_multiplier * users.theta * model.exposure[:, col]
-            utility += owed
-            ledger.transfer(firm, USERS, float(owed.sum()), "compensation")
+        columns = np.array([col for col, _ in recipients], dtype=np.int64)
+        owed = _compensation(
+            users.theta,
+            model.exposure,
+            columns,
+            misuse[columns],
+            month.breached[columns],
+            p.breach_harm_multiplier,
+            utility,
+        )
+        for row, (_, firm) in enumerate(recipients):
+            ledger.transfer(firm, USERS, float(owed[row].sum()), "compensation")
 
     # Brokers resell the use of what they hold.
     for k, broker in enumerate(model.brokers):
@@ -199,19 +186,228 @@ def settle(model: DataMarket) -> None:
     # The trust collects fees for its members and pays them out as a dividend.
     if model.trust is not None:
         trust = model.trust
-        members = users.trust_member
-        trust.members = int(members.sum())
+        trust.members = int(tally.trust_by_device.sum())
         for m, maker in enumerate(model.makers):
             if trust.licensed[m]:
-                count = int((members & (users.device == m)).sum())
+                count = int(tally.trust_by_device[m])
                 ledger.transfer(maker, trust, trust.fee_per_member[m] * count, "trust fee")
         trust.costs += p.trust_running_cost * trust.members + p.security_trust * trust.members
         pot = max(trust.fees_received - trust.costs, 0.0)
         trust.dividend = pot / trust.members if trust.members else 0.0
-        utility += np.where(members, trust.dividend, 0.0)
+        _add_where(utility, users.trust_member, trust.dividend)
         ledger.transfer(trust, USERS, pot, "dividend")
         trust.market_share = trust.members / n
 
     month.utility = utility
     for firm in model.firms:
         firm.close_books()
+
+
+class _Tally(NamedTuple):
+    """What `_user_pass` gives: per-user figures, and per-firm counts (see its docstring)."""
+
+    utility: np.ndarray
+    personalisation_gain: np.ndarray
+    device_users: np.ndarray
+    personalised: np.ndarray
+    held_by: np.ndarray
+    members: np.ndarray
+    engaged: np.ndarray
+    shared_by: np.ndarray
+    trust_by_device: np.ndarray
+
+
+def _user_pass(**arrays_and_scalars) -> _Tally:
+    """`_settle_users` with its outputs named."""
+    if arrays_and_scalars["member"].shape[1] > PAIRWISE_BLOCK:
+        raise ValueError(f"settle sums at most {PAIRWISE_BLOCK} platforms per user")
+    return _Tally(*_settle_users(**arrays_and_scalars))
+
+
+#: Longest row `_pairwise_row` sums: numpy sums up to 128 terms without splitting them.
+PAIRWISE_BLOCK = 128
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_row(values: np.ndarray, n: int) -> float:
+    """``values[:n].sum()`` as numpy sums a row of n ≤ 128 float64 terms, bit for bit.
+
+    numpy's pairwise summation (``pairwise_sum`` in its loops): under 8 terms one by one from
+    0.0; up to 128 terms in eight interleaved partial sums combined as
+    ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), the remaining n mod 8 added one by one.
+    (Longer arrays numpy splits in halves first; rows here are one per platform, at most 20.)
+    The reduction's output starts at 0.0, which the caller adds: ``0.0 + _pairwise_row(...)``
+    (it turns a −0.0 sum into 0.0, as numpy does). Tests compare with ``np.sum`` for every
+    length to 128, on rows of a 2-D array along axis 1, with negative zeros.
+    """
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += values[i]
+        return res
+    r0 = values[0]
+    r1 = values[1]
+    r2 = values[2]
+    r3 = values[3]
+    r4 = values[4]
+    r5 = values[5]
+    r6 = values[6]
+    r7 = values[7]
+    end = n - n % 8
+    for i in range(8, end, 8):
+        r0 += values[i]
+        r1 += values[i + 1]
+        r2 += values[i + 2]
+        r3 += values[i + 3]
+        r4 += values[i + 4]
+        r5 += values[i + 5]
+        r6 += values[i + 6]
+        r7 += values[i + 7]
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for i in range(end, n):
+        res += values[i]
+    return res
+
+
+@numba.njit(cache=True, nogil=True)
+def _settle_users(
+    device,
+    member,
+    holds,
+    value,
+    contact_share,
+    data_quality,
+    harm,
+    breach_harm,
+    reads,
+    licensed_users,
+    trust_member,
+    blocked,
+    base,
+    platform_quality,
+    maker_quality,
+    network_value,
+    degradation_cost,
+    generic_share,
+    personal_share,
+    device_base_value,
+    reading_time_cost,
+    device_price,
+    engagement_loss,
+    rivalry_loss,
+):
+    """One pass over users: each one's utility and personalisation gain, and the firms' counts.
+
+    Equals, bit for bit, the plain numpy of `settle` before it (``degraded`` = the (N, P)
+    ``blocked[:, device].T``, ``c`` = ``personal_share`` = 1 − ``generic_share``):
+
+    * platform_value = ``(member * (base[None, :] + value[:, None] * platform_quality[None, :]
+      + network_value * contact_share - degradation_cost * degraded)).sum(axis=1)``: each term
+      with the same operations in the same order (a bool is 1.0 or 0.0 in a product), the row
+      summed as numpy sums a row (`_pairwise_row`, from 0.0; at most `PAIRWISE_BLOCK`
+      platforms);
+    * utility = ``platform_value + device_base_value + service - harm - breach_harm
+      - reading_time_cost * reads - device_price``, with ``service = value * dev_quality *
+      (generic_share + c * data_quality)``, ``dev_quality = maker_quality[device]``,
+      left to right as Python evaluates it;
+    * personalisation_gain = ``c * value * dev_quality * data_quality``;
+    * device_users, personalised = ``np.bincount(device)`` and ``np.bincount(device,
+      weights=generic_share + c * data_quality)``: bincount adds weights one by one in user
+      order from 0.0, as here;
+    * held_by = ``holds.sum(axis=0)``, members = ``member.sum(axis=0)``, shared_by[p] =
+      ``np.bincount(device[member[:, p] & licensed_users])``, trust_by_device[m] =
+      ``(trust_member & (device == m)).sum()``: counts, exact in any order;
+    * engaged[p] = ``member[:, p] * (1.0 - engagement_loss * degraded[:, p])
+      * (1.0 - rivalry_loss * (data_quality > 0))`` per user, left for numpy to sum (pairwise)
+      as before.
+    """
+    n, n_platforms = member.shape
+    n_holders = holds.shape[1]
+    n_makers = maker_quality.size
+    utility = np.empty(n)
+    gain = np.empty(n)
+    device_users = np.zeros(n_makers, dtype=np.int64)
+    personalised = np.zeros(n_makers)
+    held_by = np.zeros(n_holders, dtype=np.int64)
+    members = np.zeros(n_platforms, dtype=np.int64)
+    engaged = np.empty((n_platforms, n))
+    shared_by = np.zeros((n_platforms, n_makers), dtype=np.int64)
+    trust_by_device = np.zeros(n_makers, dtype=np.int64)
+    terms = np.empty(n_platforms)
+    for i in range(n):
+        m = device[i]
+        rival = 1.0 if data_quality[i] > 0 else 0.0
+        rivalry = 1.0 - rivalry_loss * rival
+        row_sum = 0.0
+        for p in range(n_platforms):
+            on = 1.0 if member[i, p] else 0.0
+            degraded = 1.0 if blocked[p, m] else 0.0
+            term = base[p] + value[i] * platform_quality[p]
+            term = term + network_value * contact_share[i, p]
+            term = term - degradation_cost * degraded
+            if n_platforms < 8:  # numpy sums a row this short one by one, from 0.0
+                row_sum += on * term
+            else:
+                terms[p] = on * term
+            engaged[p, i] = on * (1.0 - engagement_loss * degraded) * rivalry
+            # Counts add 0 or 1 rather than branch: memberships are too mixed to predict.
+            members[p] += member[i, p]
+            shared_by[p, m] += member[i, p] & licensed_users[i]
+        if n_platforms >= 8:
+            row_sum = _pairwise_row(terms, n_platforms)
+        platform_value = 0.0 + row_sum
+        dev_quality = maker_quality[m]
+        personal = generic_share + personal_share * data_quality[i]
+        service = value[i] * dev_quality * personal
+        total = platform_value + device_base_value
+        total = total + service
+        total = total - harm[i]
+        total = total - breach_harm[i]
+        total = total - reading_time_cost * reads[i]
+        utility[i] = total - device_price
+        gain[i] = personal_share * value[i] * dev_quality * data_quality[i]
+        device_users[m] += 1
+        personalised[m] += personal
+        for h in range(n_holders):
+            held_by[h] += holds[i, h]
+        trust_by_device[m] += trust_member[i]
+    return (
+        utility,
+        gain,
+        device_users,
+        personalised,
+        held_by,
+        members,
+        engaged,
+        shared_by,
+        trust_by_device,
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _compensation(theta, exposure, columns, misuse, breached, multiplier, utility):
+    """What each recipient owes each user, (K, N); adds it to `utility` in place.
+
+    Row k equals ``theta * misuse[k] * exposure[:, columns[k]]``, plus ``multiplier * theta *
+    exposure[:, columns[k]]`` where the recipient was breached, with numpy's order of
+    operations; `utility` receives the rows one after another (``utility += owed`` per
+    recipient), so each user's sum runs in the same order. The totals are left to numpy.
+    """
+    n = theta.size
+    owed = np.empty((columns.size, n))
+    for i in range(n):
+        for k in range(columns.size):
+            e = exposure[i, columns[k]]
+            amount = theta[i] * misuse[k] * e
+            if breached[k]:
+                amount = amount + multiplier * theta[i] * e
+            owed[k, i] = amount
+            utility[i] += amount
+    return owed
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_where(values, flags, amount):
+    """``values += np.where(flags, amount, 0.0)`` in place (adding 0.0 too, as numpy does)."""
+    for i in range(values.size):
+        values[i] += amount if flags[i] else 0.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import brentq
@@ -201,30 +202,174 @@ def replace_devices(
     computed).
     """
     due = rng.random(users.n) < hazard
-    if due.any():
-        if callable(device_utility):
-            utility = device_utility(np.flatnonzero(due))
-        else:
-            utility = device_utility[due]
-        users.device[due] = logit_choice(rng, utility, sensitivity)
+    rows = np.flatnonzero(due)  # the buyers, in user order (as a mask would pick them)
+    if rows.size:
+        utility = device_utility(rows) if callable(device_utility) else device_utility[rows]
+        users.device[rows] = logit_choice(rng, utility, sensitivity)
     return due
+
+
+@dataclass(frozen=True)
+class PlatformTerms:
+    """The parts of each user's money-metric utility of each platform, CU per month:
+
+        u[i, p] = base[p] + value[i] · quality[p] + network_value · contact_share[i, p]
+                  − degradation_cost · blocked[p, device[i]] − misuse · θ[i]
+
+    kept apart so that a compiled pass computes u[i, p] where it is used, without (N, P)
+    temporaries. `utility` gives the (N, P) array.
+    """
+
+    base: np.ndarray  # (P,) stand-alone value less the cost of use
+    quality: np.ndarray  # (P,)
+    network_value: float
+    contact_share: np.ndarray  # (N, P)
+    degradation_cost: float
+    blocked: np.ndarray  # (P, M) the platform degrades its app on the maker's devices
+    misuse: float  # the platform's own misuse of its members' data
+
+    def utility(self, users: Users) -> np.ndarray:
+        """(N, P): u[i, p] for every user and platform."""
+        return _platform_utility(
+            users.value, users.theta, users.device, *self._arguments(), users.n
+        )
+
+    def _arguments(self) -> tuple:
+        return (
+            np.asarray(self.base, dtype=float),
+            np.asarray(self.quality, dtype=float),
+            float(self.network_value),
+            self.contact_share,
+            float(self.degradation_cost),
+            self.blocked,
+            float(self.misuse),
+        )
 
 
 def revise_platforms(
     rng: np.random.Generator,
     users: Users,
     *,
-    platform_utility: np.ndarray,
+    platform_utility: np.ndarray | PlatformTerms,
     revision_rate: float,
     noise: float,
 ) -> None:
     """Some users reconsider each platform: use it iff its utility plus taste noise is positive.
 
-    `platform_utility` is (N, P), money-metric, network benefit included.
+    `platform_utility` is (N, P), money-metric, network benefit included; or its `PlatformTerms`,
+    from which a compiled pass computes each entry as it needs it (the same values).
     """
-    revising = rng.random(platform_utility.shape) < revision_rate
-    taste = rng.logistic(0.0, noise, platform_utility.shape)
-    users.member[revising] = (platform_utility + taste > 0)[revising]
+    if isinstance(platform_utility, PlatformTerms):
+        shape = (users.n, platform_utility.base.size)
+    else:
+        shape = platform_utility.shape
+    draws = rng.random(shape)  # revising where below the rate
+    taste = rng.logistic(0.0, noise, shape)
+    if isinstance(platform_utility, PlatformTerms):
+        _revise_on_terms(
+            users.member,
+            draws,
+            revision_rate,
+            taste,
+            users.value,
+            users.theta,
+            users.device,
+            *platform_utility._arguments(),
+        )
+    else:
+        _revise(users.member, draws, revision_rate, taste, platform_utility)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _utility_at(
+    i, p, value, theta, device, base, quality, network_value, contact_share, cost, blocked, misuse
+):
+    """u[i, p] of `PlatformTerms`, with the operations of the plain numpy expression
+    ``base[None, :] + value[:, None] * quality[None, :] + network_value * contact_share
+    - cost * blocked[:, device].T - (theta * misuse)[:, None]``, in its order (left to right;
+    a bool is 1.0 or 0.0 in a product)."""
+    degraded = 1.0 if blocked[p, device[i]] else 0.0
+    u = base[p] + value[i] * quality[p]
+    u = u + network_value * contact_share[i, p]
+    u = u - cost * degraded
+    return u - theta[i] * misuse
+
+
+@numba.njit(cache=True, nogil=True)
+def _platform_utility(
+    value, theta, device, base, quality, network_value, contact_share, cost, blocked, misuse, n
+):
+    """(N, P) `PlatformTerms.utility`: the plain expression's values (see `_utility_at`)."""
+    out = np.empty((n, base.size))
+    for i in range(n):
+        for p in range(base.size):
+            out[i, p] = _utility_at(
+                i,
+                p,
+                value,
+                theta,
+                device,
+                base,
+                quality,
+                network_value,
+                contact_share,
+                cost,
+                blocked,
+                misuse,
+            )
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _revise(member, draws, rate, taste, utility):
+    """``revising = draws < rate; member[revising] = (utility + taste > 0)[revising]``, in place,
+    without the (N, P) temporaries (the same comparisons, entry by entry)."""
+    n, k = member.shape
+    for i in range(n):
+        for p in range(k):
+            if draws[i, p] < rate:
+                member[i, p] = utility[i, p] + taste[i, p] > 0
+    return member
+
+
+@numba.njit(cache=True, nogil=True)
+def _revise_on_terms(
+    member,
+    draws,
+    rate,
+    taste,
+    value,
+    theta,
+    device,
+    base,
+    quality,
+    network_value,
+    contact_share,
+    cost,
+    blocked,
+    misuse,
+):
+    """`_revise` with each utility computed from its `PlatformTerms` where a user revises."""
+    n, k = member.shape
+    for i in range(n):
+        for p in range(k):
+            if draws[i, p] < rate:
+                u = _utility_at(
+                    i,
+                    p,
+                    value,
+                    theta,
+                    device,
+                    base,
+                    quality,
+                    network_value,
+                    contact_share,
+                    cost,
+                    blocked,
+                    misuse,
+                )
+                member[i, p] = u + taste[i, p] > 0
+    return member
 
 
 def contacts_on_platforms(users: Users) -> np.ndarray:
