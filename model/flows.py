@@ -14,9 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from model import kernels
-from model.graph import contact_pass, contact_share
+from model.graph import contact_exposure, contact_share
 from model.kernels import any_per_row
-from model.planner import contact_harm_columns
 
 if TYPE_CHECKING:
     from model.market import DataMarket
@@ -147,22 +146,25 @@ def update_flows(model: DataMarket) -> None:
     # each platform (the network effect of phase 5; memberships change only after it), and, for
     # the planner's benchmark, Σ θ_j / deg_j over contacts j whose data a holder lacks (no later
     # phase changes what a maker, broker or the trust holds).
-    n_holders = holders.count
-    harm_columns = contact_harm_columns(
-        device_col,
-        range(holders.brokers.start, holders.brokers.stop),
-        holders.trust if model.trust is not None else None,
-    )
-    shares, model.month.unheld_contact_weight = contact_pass(
+    shared = [*range(holders.brokers.start, holders.brokers.stop)]
+    if model.trust is not None:
+        shared.append(holders.trust)
+    # = contact_pass over [holds, member] with `contact_harm_columns`, then `exposure`.
+    (
+        model.contact_held,
+        model.month.platform_contacts,
+        model.exposure,
+        model.month.unheld_contact_weight,
+    ) = contact_exposure(
         users.graph,
         users.degree,
-        np.concatenate([users.holds, users.member], axis=1),
+        users.holds,
+        users.member,
         users.theta / np.maximum(users.degree, 1),
-        harm_columns,
+        device_col,
+        np.array(shared, dtype=np.int64),
+        holder_leakage(model),
     )
-    model.contact_held = shares[:, :n_holders]
-    model.month.platform_contacts = shares[:, n_holders:]
-    model.exposure = exposure(users.holds, model.contact_held, holder_leakage(model))
 
 
 def _port(model: DataMarket, device_col: np.ndarray, free: np.ndarray) -> np.ndarray:

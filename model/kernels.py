@@ -9,11 +9,93 @@ tests compare these kernels with.
 
 from __future__ import annotations
 
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
 #: Most flag columns a pass packs into one 64-bit word per user.
 PACKED_COLUMNS = 63
+
+# --- Threads ----------------------------------------------------------------------------------
+#
+# The row-wise kernels release the GIL (``nogil=True``), so blocks of rows run on the threads of a
+# `ThreadPoolExecutor`. Each row is computed by exactly one thread, by the same code in the same
+# order, so results are identical for any thread count. Not numba's ``parallel=True``: its GNU
+# OpenMP layer breaks process pools forked later.
+
+_threads = len(os.sched_getaffinity(0))
+_pool: ThreadPoolExecutor | None = None
+_pool_key: tuple[int, int] = (0, 0)  # (process id, threads) the pool was made for
+_pool_lock = threading.Lock()
+
+#: Fewest contacts (or rows, for row-only kernels) per block worth a thread of its own.
+MIN_BLOCK_WORK = 200_000
+
+
+def set_threads(n: int | None = None) -> None:
+    """Set how many threads the compiled kernels use (default: the CPUs this process may use).
+
+    Results do not depend on it. An experiment runner with N worker processes sets 1 in each.
+    """
+    global _threads
+    if n is None:
+        n = len(os.sched_getaffinity(0))
+    if n < 1:
+        raise ValueError(f"threads must be at least 1, got {n}")
+    _threads = int(n)
+
+
+def threads() -> int:
+    """How many threads the compiled kernels use (see `set_threads`)."""
+    return _threads
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    """The shared pool of `n` threads, made anew in a forked child (whose pool has no threads)."""
+    global _pool, _pool_key
+    key = (os.getpid(), n)
+    with _pool_lock:
+        if _pool is None or _pool_key != key:
+            if _pool is not None and _pool_key[0] == key[0]:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="kernels")
+            _pool_key = key
+    return _pool
+
+
+def block_bounds(work: np.ndarray, blocks: int) -> np.ndarray:
+    """Row boundaries (blocks + 1 of them, from 0 to n) splitting rows into `blocks` ranges of
+    about equal work; `work` is cumulative (an `indptr`, or ``np.arange(n + 1)`` for rows).
+    Blocks may be empty; every row lies in exactly one."""
+    n = work.size - 1
+    targets = work[0] + (work[-1] - work[0]) * np.arange(1, blocks) / blocks
+    inner = np.searchsorted(work, targets, side="left").clip(0, n)
+    return np.concatenate(([0], inner, [n])).astype(np.int64)
+
+
+def auto_blocks(work: np.ndarray) -> np.ndarray:
+    """`block_bounds` with `threads()` blocks, fewer where a block would get little work."""
+    total = int(work[-1] - work[0])
+    return block_bounds(work, max(1, min(threads(), total // MIN_BLOCK_WORK)))
+
+
+def run_blocks(kernel, bounds: np.ndarray, *args) -> None:
+    """Call ``kernel(*args, start, stop)`` for each block [bounds[b], bounds[b + 1]), on
+    `threads()` threads (inline when there is one block or one thread). The kernel writes its
+    rows into arrays it is given; blocks never share a row."""
+    spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+    if threads() <= 1 or len(spans) <= 1:
+        for start, stop in spans:
+            kernel(*args, start, stop)
+        return
+    pool = _executor(threads())
+    futures = [pool.submit(kernel, *args, start, stop) for start, stop in spans]
+    for future in futures:
+        future.result()
 
 
 def pack_flags(flags: np.ndarray) -> np.ndarray:
@@ -106,6 +188,173 @@ def contact_pass(
                 if first + f < q:
                     unflagged[i, first + f] = total
     return counts, unflagged
+
+
+def pack_flag_pair(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """`pack_flags` of ``np.concatenate([first, second], axis=1)``, without the concatenation,
+    on `threads()` threads (bit h is flags[i, h]; words are uint16 up to 16 columns)."""
+    k = first.shape[1] + second.shape[1]
+    if k > PACKED_COLUMNS:
+        raise ValueError(f"at most {PACKED_COLUMNS} flag columns can be packed, got {k}")
+    n = first.shape[0]
+    bits = np.empty(n, dtype=np.uint16 if k <= 16 else np.int64)
+    first, second = np.ascontiguousarray(first), np.ascontiguousarray(second)
+    run_blocks(_pack_rows, auto_blocks(np.arange(n + 1)), first, second, bits)
+    return bits
+
+
+@numba.njit(cache=True, nogil=True)
+def _pack_rows(first: np.ndarray, second: np.ndarray, bits: np.ndarray, start: int, stop: int):
+    """Rows [start, stop) of `pack_flag_pair`."""
+    a, b = first.shape[1], second.shape[1]
+    for i in range(start, stop):
+        word = 0
+        for h in range(a):
+            if first[i, h]:
+                word |= 1 << h
+        for h in range(b):
+            if second[i, h]:
+                word |= 1 << (a + h)
+        bits[i] = word
+
+
+def contact_exposure_pass(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    bits: np.ndarray,
+    k: int,
+    weight: np.ndarray,
+    own_column: np.ndarray,
+    shared_columns: np.ndarray,
+    leakage: np.ndarray,
+    bounds: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the graph, each contact read once: (held, other, exposure, unflagged).
+
+    With s[i, h] = (contacts j of i with flag h set in bits[j]) / max(deg i, 1), the share the
+    scipy product ``(graph @ flags) / max(degree, 1)`` gives, and H = leakage.size:
+
+    * held (N, H) = s[:, :H]; other (N, k − H) = s[:, H:];
+    * exposure (N, H) = ``np.where(flags[:, :H], 1.0, leakage * held)``, the user's own flags
+      read from bits[i] (`model.flows.exposure`);
+    * unflagged (N, Q), Q = 1 + shared_columns.size: Σ weight[j] over contacts j of i whose
+      flag c is not set, c = own_column[i] for q = 0 and shared_columns[q − 1] after, summed in
+      CSR order from 0.0 as ``graph @ (weight * ~flags[:, c])`` sums (a flagged contact adds
+      weight · 0 = +0.0 there, which leaves the sum unchanged: weight ≥ 0).
+
+    Bit-identical: counts are whole numbers (exact in any order), each share is one IEEE
+    division of the count by the degree as numpy's, each exposure one product as numpy's, and
+    the sums add the same terms in the same order. Rows are split into `bounds` blocks (default:
+    `auto_blocks` over the contacts) run on `threads()` threads; each row is computed by one
+    thread whatever the split, so the split changes nothing.
+    """
+    n = indptr.size - 1
+    n_held = leakage.size
+    held = np.empty((n, n_held))
+    other = np.empty((n, k - n_held))
+    exposure = np.empty((n, n_held))
+    unflagged = np.empty((n, 1 + shared_columns.size))
+    if bounds is None:
+        bounds = auto_blocks(indptr)
+    run_blocks(
+        _contact_exposure_rows,
+        bounds,
+        indptr,
+        indices,
+        bits,
+        k,
+        weight,
+        own_column,
+        shared_columns,
+        leakage,
+        held,
+        other,
+        exposure,
+        unflagged,
+    )
+    return held, other, exposure, unflagged
+
+
+# Byte lanes: _BYTE_SPREAD[b] has bit t of b at bit 8t, so adding spread bytes of flag words
+# counts eight flags per addition (one table load, no multiply); a lane holds at most 255, so
+# the lanes are emptied into the counts every `_BYTE_LIMIT` contacts.
+_BYTE_SPREAD = np.array(
+    [sum(1 << (8 * t) for t in range(8) if b >> t & 1) for b in range(256)], dtype=np.int64
+)
+_BYTE_LIMIT = 255
+
+
+@numba.njit(cache=True, nogil=True)
+def _contact_exposure_rows(
+    indptr,
+    indices,
+    bits,
+    k,
+    weight,
+    own_column,
+    shared_columns,
+    leakage,
+    held,
+    other,
+    exposure,
+    unflagged,
+    start,
+    stop,
+):
+    """Rows [start, stop) of `contact_exposure_pass`.
+
+    Pass p over a row counts flags 16p … 16p + 15 (two byte-lane counters) and sums weights for
+    slots 4p … 4p + 3 together, so with at most 16 flags and 4 slots (the model's 12 and 3–4)
+    each contact's index, word and weight are read once. A flagged contact is skipped in a sum
+    by adding +0.0 (a select, not a branch), which leaves the sum bit for bit as it was.
+    """
+    spread = _BYTE_SPREAD
+    n_held = leakage.size
+    q = 1 + shared_columns.size
+    passes = max((k + 15) // 16, (q + 3) // 4)
+    slot_columns = np.empty(4 * passes, dtype=np.int64)
+    counts = np.zeros(16, dtype=np.int64)
+    for i in range(start, stop):
+        lo, hi = indptr[i], indptr[i + 1]
+        safe = float(max(hi - lo, 1))
+        own = np.int64(bits[i])
+        slot_columns[0] = own_column[i]
+        for f in range(1, 4 * passes):  # slots past Q repeat the last column, then are dropped
+            slot_columns[f] = shared_columns[min(f, q - 1) - 1] if q > 1 else own_column[i]
+        for p in range(passes):
+            first = 16 * p
+            c0 = slot_columns[4 * p]
+            c1 = slot_columns[4 * p + 1]
+            c2 = slot_columns[4 * p + 2]
+            c3 = slot_columns[4 * p + 3]
+            s0 = s1 = s2 = s3 = 0.0
+            counts[:] = 0
+            for chunk in range(lo, hi, _BYTE_LIMIT):
+                low = high = 0
+                for jj in range(chunk, min(chunk + _BYTE_LIMIT, hi)):
+                    j = indices[jj]
+                    full = np.int64(bits[j])
+                    w = weight[j]
+                    word = full >> first
+                    low += spread[word & 255]
+                    high += spread[(word >> 8) & 255]
+                    s0 += 0.0 if (full >> c0) & 1 else w
+                    s1 += 0.0 if (full >> c1) & 1 else w
+                    s2 += 0.0 if (full >> c2) & 1 else w
+                    s3 += 0.0 if (full >> c3) & 1 else w
+                for g in range(8):
+                    counts[g] += (low >> (8 * g)) & 255
+                    counts[8 + g] += (high >> (8 * g)) & 255
+            for h in range(first, min(first + 16, k)):
+                share = counts[h - first] / safe
+                if h < n_held:
+                    held[i, h] = share
+                    exposure[i, h] = 1.0 if (own >> h) & 1 else leakage[h] * share
+                else:
+                    other[i, h - n_held] = share
+            for f, total in enumerate((s0, s1, s2, s3)):
+                if 4 * p + f < q:
+                    unflagged[i, 4 * p + f] = total
 
 
 @numba.njit(cache=True, nogil=True)
