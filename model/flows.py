@@ -89,7 +89,8 @@ def holder_misuse(model: DataMarket) -> np.ndarray:
 
 def pair_users(member: np.ndarray, device: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Users on a platform whose pair with their device's maker is marked in `pairs` (P, M)."""
-    return any_per_row(member & pairs[:, device].T)
+    # = any_per_row(member & pairs[:, device].T), compiled (see the kernel).
+    return kernels.pair_users(member, device, pairs)
 
 
 def update_flows(model: DataMarket) -> None:
@@ -100,40 +101,47 @@ def update_flows(model: DataMarket) -> None:
     platform blocks; a ported snapshot's freshness).
     """
     params, regime, users, holders = model.p, model.regime, model.users, model.holders
-    rows = np.arange(users.n)
     device_col = holders.maker(0) + users.device
-    users.holds[:, holders.platforms] |= users.member
-    users.consented[:, holders.platforms] = users.member
     free = ~users.trust_member
-    consent = users.consented[rows, device_col]
-    if regime.consent_standard == "platform_terms":
-        consent = np.ones(users.n, dtype=bool)
-    quality = np.zeros(users.n)
-    licensed = pair_users(users.member, users.device, model.licensed) & consent & free
-    quality[licensed] = 1.0
-    for p in range(len(model.platforms)):
-        taking = (
-            model.taking[p, users.device]
-            & users.member[:, p]
-            & users.consented[rows, device_col]
-            & free
-        )
-        blocked = model.blocked[p, users.device]
-        value = params.taking_data_quality * np.where(blocked, 1 - params.block_effectiveness, 1)
-        quality = np.where(taking, np.maximum(quality, value), quality)
+    # Platforms hold and have consent for their members' data; licences and taking give the
+    # device maker data (see the kernel for the numpy expressions it replaces).
+    quality, licensed = kernels.flow_quality(
+        users.member,
+        users.device,
+        device_col,
+        users.holds,
+        users.consented,
+        users.trust_member,
+        model.licensed,
+        model.taking,
+        model.blocked,
+        regime.consent_standard == "platform_terms",
+        params.taking_data_quality,
+        1 - params.block_effectiveness,
+    )
     model.month.licensed_users = licensed
     if regime.portability != "none" and regime.third_party_access:
         quality = np.maximum(quality, _port(model, device_col, free))
-    users.holds[rows[quality > 0], device_col[quality > 0]] = True
+    # holds[rows[quality > 0], device_col[quality > 0]] = True; where recipients are liable,
+    # makers also keep only the data of their current users they personalise for.
+    kernels.grant_device_data(
+        users.holds,
+        users.device,
+        device_col,
+        quality,
+        holders.maker(0),
+        len(model.makers),
+        regime.recipient_liability,
+    )
     if regime.recipient_liability:
-        _minimise_data(model, quality > 0)
+        _minimise_data(model)
     if model.trust is not None:
         _join_trust(model)
         via_trust = users.trust_member & model.trust.licensed[users.device]
         quality = np.where(via_trust, 1.0, quality)
     model.month.data_quality = quality
     model.data_quality = quality
-    held_by = users.holds.sum(axis=0)
+    held_by = kernels.column_counts(users.holds)  # = users.holds.sum(axis=0)
     for m, maker in enumerate(model.makers):
         reach = held_by[holders.maker(m)]
         if model.trust is not None and model.trust.licensed[m]:
@@ -221,14 +229,12 @@ def _join_trust(model: DataMarket) -> None:
     trust.members = int(users.trust_member.sum())
 
 
-def _minimise_data(model: DataMarket, in_use: np.ndarray) -> None:
+def _minimise_data(model: DataMarket) -> None:
     """Where recipients are liable for harm, they delete what earns them less than it may cost:
-    a maker keeps only the data of its current users it personalises for (`in_use`), and a
-    broker whose liability per record exceeds its resale value deletes everything."""
+    a maker keeps only the data of its current users it personalises for (done with the grant
+    of this month's data, `kernels.grant_device_data`), and a broker whose liability per record
+    exceeds its resale value deletes everything."""
     params, users, holders = model.p, model.users, model.holders
-    for m in range(len(model.makers)):
-        col = holders.maker(m)
-        users.holds[:, col] &= in_use & (users.device == m)
     liability = float(users.theta.mean()) * params.misuse_broker * (1 + params.leakage)
     if liability >= params.broker_resale_value:
         users.holds[:, holders.brokers] = False
@@ -248,19 +254,28 @@ def _broker_trade(model: DataMarket) -> None:
     expected_fine_rate = regime.audit_probability * regime.fine_rate * 12
     sellers = [(holders.platforms.start + p, firm) for p, firm in enumerate(model.platforms)]
     sellers += [(holders.maker(m), firm) for m, firm in enumerate(model.makers)]
+    sold = np.empty(users.n, dtype=bool)
     for column, seller in sellers:
-        unsold = users.holds[:, column] & ~at_broker & ~users.trust_member
-        expected = params.data_price * params.broker_sale_share * unsold.sum()
+        # unsold = holds[:, column] & ~at_broker & ~trust_member, counted
+        unsold = kernels.count_unsold(users.holds, column, at_broker, users.trust_member)
+        expected = params.data_price * params.broker_sale_share * unsold
         legal = regime.broker_trade_legal
         if not legal and expected <= expected_fine_rate * seller.last_turnover:
             continue
-        sold = unsold & (model.rng.random(users.n) < params.broker_sale_share)
-        count = int(sold.sum())
+        # sold = unsold & (draw < share), counted
+        count = kernels.sell_records(
+            users.holds,
+            column,
+            at_broker,
+            users.trust_member,
+            model.rng.random(users.n),
+            params.broker_sale_share,
+            sold,
+        )
         if count == 0:
             continue
         k = int(model.rng.integers(len(model.brokers)))
-        users.holds[sold, holders.broker(k)] = True
-        at_broker |= sold
+        kernels.hand_over(users.holds, holders.broker(k), at_broker, sold)
         model.ledger.transfer(model.brokers[k], seller, params.data_price * count, "data sale")
         if not legal:
             model.month.illegal_traders.update({seller.unique_id, model.brokers[k].unique_id})

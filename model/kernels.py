@@ -83,6 +83,12 @@ def auto_blocks(work: np.ndarray) -> np.ndarray:
     return block_bounds(work, max(1, min(threads(), total // MIN_BLOCK_WORK)))
 
 
+def row_blocks(n: int) -> np.ndarray:
+    """`auto_blocks` for n rows of equal work: ``auto_blocks(np.arange(n + 1))``."""
+    blocks = max(1, min(threads(), n // MIN_BLOCK_WORK))
+    return (np.arange(blocks + 1) * n) // blocks
+
+
 def run_blocks(kernel, bounds: np.ndarray, *args) -> None:
     """Call ``kernel(*args, start, stop)`` for each block [bounds[b], bounds[b + 1]), on
     `threads()` threads (inline when there is one block or one thread). The kernel writes its
@@ -439,4 +445,248 @@ def overall_exposure(e: np.ndarray, third_party: np.ndarray) -> np.ndarray:
         for h in range(k):
             product *= (1.0 - e[i, h]) if third_party[i, h] else 1.0
         out[i] = 1.0 - product
+    return out
+
+
+# --- Phases 3 and 4: per-user rules over a few holder columns ---------------------------------
+#
+# Each replaces a chain of numpy expressions over N users (gathers such as consented[rows, col],
+# (N, P) temporaries, masks combined one after another) by one pass over the rows. They compute
+# booleans, whole-number counts, comparisons and single products exactly as numpy does, so the
+# results are identical.
+
+
+@numba.njit(cache=True, nogil=True)
+def pair_users(member: np.ndarray, device: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """``(member & pairs[:, device].T).any(axis=1)``: users on some platform p whose pair (p,
+    their device's maker) is marked in `pairs` (P, M)."""
+    n, n_platforms = member.shape
+    out = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        d = device[i]
+        for p in range(n_platforms):
+            if member[i, p] and pairs[p, d]:
+                out[i] = True
+                break
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def column_counts(flags: np.ndarray) -> np.ndarray:
+    """``flags.sum(axis=0)`` for a 2-D boolean array (int64 counts, exact in any order)."""
+    n, k = flags.shape
+    out = np.zeros(k, dtype=np.int64)
+    for i in range(n):
+        for h in range(k):
+            out[h] += flags[i, h]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _flow_quality_rows(
+    member,
+    device,
+    device_col,
+    holds,
+    consented,
+    trust_member,
+    licensed,
+    taking,
+    blocked,
+    platform_terms,
+    taking_quality,
+    blocked_factor,
+    quality,
+    licensed_users,
+    start,
+    stop,
+):
+    """Rows [start, stop) of `flow_quality`."""
+    n_platforms = member.shape[1]
+    for i in range(start, stop):
+        d, col = device[i], device_col[i]
+        for p in range(n_platforms):  # platform p's column is p
+            if member[i, p]:
+                holds[i, p] = True
+            consented[i, p] = member[i, p]
+        own_consent = consented[i, col]
+        free = not trust_member[i]
+        via_licence = False
+        for p in range(n_platforms):
+            if member[i, p] and licensed[p, d]:
+                via_licence = True
+        via_licence = via_licence and (platform_terms or own_consent) and free
+        q = 1.0 if via_licence else 0.0
+        for p in range(n_platforms):
+            if taking[p, d] and member[i, p] and own_consent and free:
+                value = taking_quality * (blocked_factor if blocked[p, d] else 1.0)
+                q = max(q, value)
+        quality[i] = q
+        licensed_users[i] = via_licence
+
+
+def flow_quality(
+    member: np.ndarray,
+    device: np.ndarray,
+    device_col: np.ndarray,
+    holds: np.ndarray,
+    consented: np.ndarray,
+    trust_member: np.ndarray,
+    licensed: np.ndarray,
+    taking: np.ndarray,
+    blocked: np.ndarray,
+    platform_terms: bool,
+    taking_quality: float,
+    blocked_factor: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The start of phase 4 in one pass (platform columns of `holds` are 0 … P − 1); returns
+    (quality, licensed_users) and updates `holds` and `consented` in place. Equals::
+
+        holds[:, :P] |= member; consented[:, :P] = member
+        own = consented[rows, device_col]; free = ~trust_member
+        licensed_users = pair_users(member, device, licensed) & (platform_terms | own) & free
+        quality = np.where(licensed_users, 1.0, 0.0)
+        for p in range(P):
+            taking_p = taking[p, device] & member[:, p] & own & free
+            value = taking_quality * np.where(blocked[p, device], blocked_factor, 1)
+            quality = np.where(taking_p, np.maximum(quality, value), quality)
+
+    Bit-identical: the same single product per user, and a maximum of non-NaN values is the
+    same whatever the order it is taken in. Rows run in blocks on `threads()` threads.
+    """
+    n = member.shape[0]
+    quality = np.empty(n)
+    licensed_users = np.empty(n, dtype=np.bool_)
+    run_blocks(
+        _flow_quality_rows,
+        row_blocks(n),
+        member,
+        device,
+        device_col,
+        holds,
+        consented,
+        trust_member,
+        licensed,
+        taking,
+        blocked,
+        platform_terms,
+        float(taking_quality),
+        float(blocked_factor),
+        quality,
+        licensed_users,
+    )
+    return quality, licensed_users
+
+
+@numba.njit(cache=True, nogil=True)
+def grant_device_data(
+    holds: np.ndarray,
+    device: np.ndarray,
+    device_col: np.ndarray,
+    quality: np.ndarray,
+    maker_start: int,
+    n_makers: int,
+    minimise: bool,
+) -> None:
+    """``holds[rows[quality > 0], device_col[quality > 0]] = True``, then, with `minimise`,
+    for each maker m: ``holds[:, maker_start + m] &= (quality > 0) & (device == m)``."""
+    for i in range(holds.shape[0]):
+        in_use = quality[i] > 0
+        if in_use:
+            holds[i, device_col[i]] = True
+        if minimise:
+            for m in range(n_makers):
+                if not (in_use and device[i] == m):
+                    holds[i, maker_start + m] = False
+
+
+@numba.njit(cache=True, nogil=True)
+def count_unsold(
+    holds: np.ndarray, column: int, at_broker: np.ndarray, trust_member: np.ndarray
+) -> int:
+    """``(holds[:, column] & ~at_broker & ~trust_member).sum()``."""
+    count = 0
+    for i in range(holds.shape[0]):
+        if holds[i, column] and not at_broker[i] and not trust_member[i]:
+            count += 1
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def sell_records(
+    holds: np.ndarray,
+    column: int,
+    at_broker: np.ndarray,
+    trust_member: np.ndarray,
+    draws: np.ndarray,
+    share: float,
+    sold: np.ndarray,
+) -> int:
+    """Fills ``sold = holds[:, column] & ~at_broker & ~trust_member & (draws < share)`` and
+    returns ``sold.sum()``."""
+    count = 0
+    for i in range(holds.shape[0]):
+        sale = holds[i, column] and not at_broker[i] and not trust_member[i] and draws[i] < share
+        sold[i] = sale
+        count += sale
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def hand_over(holds: np.ndarray, column: int, at_broker: np.ndarray, sold: np.ndarray) -> None:
+    """``holds[sold, column] = True; at_broker |= sold``."""
+    for i in range(holds.shape[0]):
+        if sold[i]:
+            holds[i, column] = True
+            at_broker[i] = True
+
+
+@numba.njit(cache=True, nogil=True)
+def consent_askers(
+    member: np.ndarray,
+    device: np.ndarray,
+    device_col: np.ndarray,
+    pairs: np.ndarray,
+    trust_member: np.ndarray,
+    consented: np.ndarray,
+    refused_at: np.ndarray,
+    month: int,
+    reask_interval: int,
+) -> np.ndarray:
+    """The users a maker asks for consent in phase 3::
+
+        pair_users(member, device, pairs) & ~trust_member & ~consented[rows, device_col]
+        & (month - refused_at[rows, device_col] >= reask_interval)
+
+    (integer months: the difference is exact)."""
+    n, n_platforms = member.shape
+    out = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        col = device_col[i]
+        if trust_member[i] or consented[i, col]:
+            continue
+        if np.int64(month) - np.int64(refused_at[i, col]) < reask_interval:
+            continue
+        d = device[i]
+        for p in range(n_platforms):
+            if member[i, p] and pairs[p, d]:
+                out[i] = True
+                break
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def consent_reviews(
+    consented: np.ndarray,
+    device_col: np.ndarray,
+    draws: np.ndarray,
+    review: float,
+    attention: np.ndarray,
+) -> np.ndarray:
+    """``consented[rows, device_col] & (draws < review * attention)`` (one product per user, as
+    numpy's)."""
+    n = consented.shape[0]
+    out = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        out[i] = consented[i, device_col[i]] and draws[i] < review * attention[i]
     return out

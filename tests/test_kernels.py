@@ -14,7 +14,10 @@ Checks:
   equals scipy's products followed by `model.flows.exposure`, for any split of the rows into
   blocks (uneven and empty ones included), one or several passes, the >63-flag fallback, and a
   hub past a byte-lane counter; `pack_flag_pair` equals packing the concatenation;
-* `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs.
+* `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs;
+* the phase 3–4 kernels (`pair_users`, `column_counts`, `flow_quality` on one thread and over
+  uneven blocks, `grant_device_data`, the broker-sale and consent kernels) equal the numpy
+  expressions they replace in `model.flows` and `model.consent`.
 """
 
 from __future__ import annotations
@@ -272,3 +275,148 @@ def test_set_threads_rejects_zero_and_defaults_to_available_cpus(restore_threads
     assert kernels.threads() == len(os.sched_getaffinity(0))
     kernels.set_threads(3)
     assert kernels.threads() == 3
+
+
+# --- Phases 3 and 4 ---------------------------------------------------------------------------
+
+
+def _users(seed, n=3_001, n_platforms=2, n_makers=5, n_holders=10):
+    """Random per-user state in the model's layout (platform columns first, then makers)."""
+    rng = np.random.default_rng(seed)
+    device = rng.integers(0, n_makers, size=n)
+    return dict(
+        rng=rng,
+        member=rng.random((n, n_platforms)) < 0.6,
+        device=device,
+        device_col=n_platforms + device,
+        holds=rng.random((n, n_holders)) < 0.4,
+        consented=rng.random((n, n_holders)) < 0.5,
+        trust_member=rng.random(n) < 0.2,
+        pairs=[rng.random((n_platforms, n_makers)) < 0.5 for _ in range(3)],
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_users_and_column_counts_equal_numpy(seed):
+    u = _users(seed, n_platforms=1 + seed)
+    pairs = u["pairs"][0]
+    np.testing.assert_array_equal(
+        kernels.pair_users(u["member"], u["device"], pairs),
+        (u["member"] & pairs[:, u["device"]].T).any(axis=1),
+    )
+    counts = kernels.column_counts(u["holds"])
+    assert counts.dtype == np.int64
+    np.testing.assert_array_equal(counts, u["holds"].sum(axis=0))
+
+
+def _plain_flow_quality(u, licensed, taking, blocked, platform_terms, quality_taken, factor):
+    holds, consented, member = u["holds"].copy(), u["consented"].copy(), u["member"]
+    n, n_platforms = member.shape
+    rows, device, col = np.arange(n), u["device"], u["device_col"]
+    holds[:, :n_platforms] |= member
+    consented[:, :n_platforms] = member
+    free = ~u["trust_member"]
+    consent = np.ones(n, dtype=bool) if platform_terms else consented[rows, col]
+    lic = (member & licensed[:, device].T).any(axis=1) & consent & free
+    quality = np.zeros(n)
+    quality[lic] = 1.0
+    for p in range(n_platforms):
+        taking_p = taking[p, device] & member[:, p] & consented[rows, col] & free
+        value = quality_taken * np.where(blocked[p, device], factor, 1)
+        quality = np.where(taking_p, np.maximum(quality, value), quality)
+    return quality, lic, holds, consented
+
+
+@pytest.mark.parametrize("platform_terms", [False, True])
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_flow_quality_equals_numpy(platform_terms, n_threads, restore_threads):
+    kernels.set_threads(n_threads)
+    kernels_min = kernels.MIN_BLOCK_WORK
+    kernels.MIN_BLOCK_WORK = 1_000  # three uneven blocks of 3,001 rows
+    try:
+        for seed in range(3):
+            u = _users(seed, n_platforms=2 + seed)
+            licensed, taking, blocked = u["pairs"]
+            args = (licensed, taking, blocked, platform_terms, 0.7, 1 - 0.35)
+            want = _plain_flow_quality(u, *args)
+            holds, consented = u["holds"].copy(), u["consented"].copy()
+            quality, lic = kernels.flow_quality(
+                u["member"],
+                u["device"],
+                u["device_col"],
+                holds,
+                consented,
+                u["trust_member"],
+                *args,
+            )
+            _assert_same((quality, lic, holds, consented), want)
+            assert 0.7 * (1 - 0.35) in quality and 1.0 in quality  # both paths taken
+    finally:
+        kernels.MIN_BLOCK_WORK = kernels_min
+
+
+@pytest.mark.parametrize("minimise", [False, True])
+def test_grant_device_data_equals_numpy(minimise):
+    u = _users(7)
+    quality = np.where(u["rng"].random(u["device"].size) < 0.5, 0.0, u["rng"].random(3_001))
+    want = u["holds"].copy()
+    rows, col, in_use = np.arange(want.shape[0]), u["device_col"], quality > 0
+    want[rows[in_use], col[in_use]] = True
+    if minimise:
+        for m in range(5):
+            want[:, 2 + m] &= in_use & (u["device"] == m)
+    got = u["holds"].copy()
+    kernels.grant_device_data(got, u["device"], col, quality, 2, 5, minimise)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_broker_sale_kernels_equal_numpy():
+    u = _users(8)
+    holds, trust = u["holds"], u["trust_member"]
+    at_broker = holds[:, 7:9].any(axis=1)
+    draws = u["rng"].random(holds.shape[0])
+    for column in (0, 3):
+        unsold = holds[:, column] & ~at_broker & ~trust
+        assert kernels.count_unsold(holds, column, at_broker, trust) == unsold.sum()
+        want_sold = unsold & (draws < 0.3)
+        sold = np.empty(holds.shape[0], dtype=bool)
+        count = kernels.sell_records(holds, column, at_broker, trust, draws, 0.3, sold)
+        np.testing.assert_array_equal(sold, want_sold)
+        assert count == want_sold.sum() > 0
+        want_holds, want_at = holds.copy(), at_broker | sold
+        want_holds[sold, 8] = True
+        kernels.hand_over(holds, 8, at_broker, sold)
+        np.testing.assert_array_equal(holds, want_holds)
+        np.testing.assert_array_equal(at_broker, want_at)
+
+
+def test_consent_kernels_equal_numpy():
+    u = _users(9)
+    n, rows, col = u["device"].size, np.arange(u["device"].size), u["device_col"]
+    refused_at = u["rng"].integers(-10_000, 30, size=(n, 10)).astype(np.int32)
+    pairs = u["pairs"][0] | u["pairs"][1]
+    for month, reask in ((30, 6), (12, 1), (5, 40)):
+        want = (
+            (u["member"] & pairs[:, u["device"]].T).any(axis=1)
+            & ~u["trust_member"]
+            & ~u["consented"][rows, col]
+            & (month - refused_at[rows, col] >= reask)
+        )
+        got = kernels.consent_askers(
+            u["member"],
+            u["device"],
+            col,
+            pairs,
+            u["trust_member"],
+            u["consented"],
+            refused_at,
+            month,
+            reask,
+        )
+        np.testing.assert_array_equal(got, want)
+        assert 0 < got.sum() < n
+    draws, attention = u["rng"].random(n), u["rng"].random(n)
+    np.testing.assert_array_equal(
+        kernels.consent_reviews(u["consented"], col, draws, 0.4, attention),
+        u["consented"][rows, col] & (draws < 0.4 * attention),
+    )
