@@ -286,7 +286,7 @@ def run_breaches(model: DataMarket) -> None:
     data it holds (their exposure to it), once."""
     params, holders = model.p, model.holders
     security = per_holder_kind(model, "security")
-    holding = model.users.holds.any(axis=0)
+    holding = kernels.any_per_column(model.users.holds)  # = holds.any(axis=0)
     hazard = breach_hazard(params.breach_base_hazard, security, params.security_scale)
     breached = holding & (model.rng.random(holders.count) < hazard)
     model.month.breached = breached

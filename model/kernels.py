@@ -285,7 +285,7 @@ def contact_exposure_pass(
 # counts eight flags per addition (one table load, no multiply); a lane holds at most 255, so
 # the lanes are emptied into the counts every `_BYTE_LIMIT` contacts.
 _BYTE_SPREAD = np.array(
-    [sum(1 << (8 * t) for t in range(8) if b >> t & 1) for b in range(256)], dtype=np.int64
+    [sum(1 << (8 * t) for t in range(8) if b >> t & 1) for b in range(256)], dtype=np.uint64
 )
 _BYTE_LIMIT = 255
 
@@ -313,49 +313,52 @@ def _contact_exposure_rows(
     slots 4p … 4p + 3 together, so with at most 16 flags and 4 slots (the model's 12 and 3–4)
     each contact's index, word and weight are read once. A flagged contact is skipped in a sum
     by adding +0.0 (a select, not a branch), which leaves the sum bit for bit as it was.
+    Indices are handled as unsigned (they are ≥ 0), which spares numba's wraparound code.
     """
     spread = _BYTE_SPREAD
     n_held = leakage.size
     q = 1 + shared_columns.size
     passes = max((k + 15) // 16, (q + 3) // 4)
-    slot_columns = np.empty(4 * passes, dtype=np.int64)
-    counts = np.zeros(16, dtype=np.int64)
+    one = np.uint64(1)
+    byte = np.uint64(255)
+    masks = np.zeros(4 * passes, dtype=np.uint64)  # slots past Q test no flag, then are dropped
+    for f in range(1, q):
+        masks[f] = one << np.uint64(shared_columns[f - 1])
+    counts = np.zeros(16, dtype=np.uint64)
     for i in range(start, stop):
-        lo, hi = indptr[i], indptr[i + 1]
-        safe = float(max(hi - lo, 1))
-        own = np.int64(bits[i])
-        slot_columns[0] = own_column[i]
-        for f in range(1, 4 * passes):  # slots past Q repeat the last column, then are dropped
-            slot_columns[f] = shared_columns[min(f, q - 1) - 1] if q > 1 else own_column[i]
+        lo, hi = np.uint64(indptr[i]), np.uint64(indptr[i + 1])
+        safe = float(max(hi - lo, one))
+        own = np.uint64(bits[i])
+        masks[0] = one << np.uint64(own_column[i])
         for p in range(passes):
-            first = 16 * p
-            c0 = slot_columns[4 * p]
-            c1 = slot_columns[4 * p + 1]
-            c2 = slot_columns[4 * p + 2]
-            c3 = slot_columns[4 * p + 3]
+            first = np.uint64(16 * p)
+            m0, m1, m2, m3 = masks[4 * p], masks[4 * p + 1], masks[4 * p + 2], masks[4 * p + 3]
             s0 = s1 = s2 = s3 = 0.0
             counts[:] = 0
-            for chunk in range(lo, hi, _BYTE_LIMIT):
-                low = high = 0
-                for jj in range(chunk, min(chunk + _BYTE_LIMIT, hi)):
-                    j = indices[jj]
-                    full = np.int64(bits[j])
+            chunk = lo
+            while chunk < hi:
+                end = min(chunk + np.uint64(_BYTE_LIMIT), hi)
+                low = high = np.uint64(0)
+                for jj in range(chunk, end):
+                    j = np.uint64(indices[jj])
+                    full = np.uint64(bits[j])
                     w = weight[j]
                     word = full >> first
-                    low += spread[word & 255]
-                    high += spread[(word >> 8) & 255]
-                    s0 += 0.0 if (full >> c0) & 1 else w
-                    s1 += 0.0 if (full >> c1) & 1 else w
-                    s2 += 0.0 if (full >> c2) & 1 else w
-                    s3 += 0.0 if (full >> c3) & 1 else w
+                    low += spread[word & byte]
+                    high += spread[(word >> np.uint64(8)) & byte]
+                    s0 += 0.0 if full & m0 else w
+                    s1 += 0.0 if full & m1 else w
+                    s2 += 0.0 if full & m2 else w
+                    s3 += 0.0 if full & m3 else w
                 for g in range(8):
-                    counts[g] += (low >> (8 * g)) & 255
-                    counts[8 + g] += (high >> (8 * g)) & 255
-            for h in range(first, min(first + 16, k)):
-                share = counts[h - first] / safe
+                    counts[g] += (low >> np.uint64(8 * g)) & byte
+                    counts[8 + g] += (high >> np.uint64(8 * g)) & byte
+                chunk = end
+            for h in range(16 * p, min(16 * p + 16, k)):
+                share = counts[h - 16 * p] / safe
                 if h < n_held:
                     held[i, h] = share
-                    exposure[i, h] = 1.0 if (own >> h) & 1 else leakage[h] * share
+                    exposure[i, h] = 1.0 if (own >> np.uint64(h)) & one else leakage[h] * share
                 else:
                     other[i, h - n_held] = share
             for f, total in enumerate((s0, s1, s2, s3)):
@@ -420,32 +423,57 @@ def symmetric_csr_indices(
 
 @numba.njit(cache=True, nogil=True)
 def any_per_row(flags: np.ndarray) -> np.ndarray:
-    """``flags.any(axis=1)`` for a 2-D boolean array, several times faster for few columns."""
+    """``flags.any(axis=1)`` for a 2-D boolean array, several times faster for few columns (an
+    OR over the row without a branch per flag)."""
     n, k = flags.shape
-    out = np.zeros(n, dtype=np.bool_)
+    out = np.empty(n, dtype=np.bool_)
     for i in range(n):
+        found = False
         for h in range(k):
-            if flags[i, h]:
-                out[i] = True
-                break
+            found |= flags[i, h]
+        out[i] = found
     return out
 
 
 @numba.njit(cache=True, nogil=True)
+def any_per_column(flags: np.ndarray) -> np.ndarray:
+    """``flags.any(axis=0)`` for a 2-D boolean array; stops after the block of 1,024 rows in
+    which the last column still unset is seen set."""
+    n, k = flags.shape
+    out = np.zeros(k, dtype=np.bool_)
+    for first in range(0, n, 1024):  # OR blocks of rows; stop once every column is set
+        for i in range(first, min(first + 1024, n)):
+            for h in range(k):
+                out[h] |= flags[i, h]
+        if out.all():
+            break
+    return out
+
+
 def overall_exposure(e: np.ndarray, third_party: np.ndarray) -> np.ndarray:
     """1 − Π_h (1 − e[i,h]) over the holders marked in `third_party`, row by row.
 
     Multiplies in column order from the first factor, as ``np.prod(..., axis=1)`` does (checked
-    for 1 to 91 columns), without the two (N, H) temporaries of the numpy expression.
+    for 1 to 91 columns), without the two (N, H) temporaries of the numpy expression; a factor
+    1.0 for an unmarked holder is skipped (x · 1.0 = x exactly). Rows run in blocks on
+    `threads()` threads.
     """
-    n, k = e.shape
+    n = e.shape[0]
     out = np.empty(n)
-    for i in range(n):
+    run_blocks(_overall_exposure_rows, row_blocks(n), e, third_party, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _overall_exposure_rows(e, third_party, out, start, stop):
+    """Rows [start, stop) of `overall_exposure`."""
+    k = e.shape[1]
+    for i in range(start, stop):
         product = 1.0
         for h in range(k):
-            product *= (1.0 - e[i, h]) if third_party[i, h] else 1.0
+            if third_party[i, h]:
+                product *= 1.0 - e[i, h]
         out[i] = 1.0 - product
-    return out
 
 
 # --- Phases 3 and 4: per-user rules over a few holder columns ---------------------------------
@@ -453,7 +481,8 @@ def overall_exposure(e: np.ndarray, third_party: np.ndarray) -> np.ndarray:
 # Each replaces a chain of numpy expressions over N users (gathers such as consented[rows, col],
 # (N, P) temporaries, masks combined one after another) by one pass over the rows. They compute
 # booleans, whole-number counts, comparisons and single products exactly as numpy does, so the
-# results are identical.
+# results are identical. Booleans are combined with & | ^ rather than `and`/`if`: the flags are
+# unpredictable, and a branch per flag costs more than the whole numpy expression.
 
 
 @numba.njit(cache=True, nogil=True)
@@ -461,13 +490,13 @@ def pair_users(member: np.ndarray, device: np.ndarray, pairs: np.ndarray) -> np.
     """``(member & pairs[:, device].T).any(axis=1)``: users on some platform p whose pair (p,
     their device's maker) is marked in `pairs` (P, M)."""
     n, n_platforms = member.shape
-    out = np.zeros(n, dtype=np.bool_)
+    out = np.empty(n, dtype=np.bool_)
     for i in range(n):
         d = device[i]
+        found = False
         for p in range(n_platforms):
-            if member[i, p] and pairs[p, d]:
-                out[i] = True
-                break
+            found |= member[i, p] & pairs[p, d]
+        out[i] = found
     return out
 
 
@@ -506,21 +535,19 @@ def _flow_quality_rows(
     for i in range(start, stop):
         d, col = device[i], device_col[i]
         for p in range(n_platforms):  # platform p's column is p
-            if member[i, p]:
-                holds[i, p] = True
+            holds[i, p] |= member[i, p]
             consented[i, p] = member[i, p]
         own_consent = consented[i, col]
-        free = not trust_member[i]
+        free = trust_member[i] ^ True
         via_licence = False
         for p in range(n_platforms):
-            if member[i, p] and licensed[p, d]:
-                via_licence = True
-        via_licence = via_licence and (platform_terms or own_consent) and free
+            via_licence |= member[i, p] & licensed[p, d]
+        via_licence &= (platform_terms | own_consent) & free
         q = 1.0 if via_licence else 0.0
         for p in range(n_platforms):
-            if taking[p, d] and member[i, p] and own_consent and free:
-                value = taking_quality * (blocked_factor if blocked[p, d] else 1.0)
-                q = max(q, value)
+            takes = taking[p, d] & member[i, p] & own_consent & free
+            value = taking_quality * (blocked_factor if blocked[p, d] else 1.0)
+            q = max(q, value) if takes else q
         quality[i] = q
         licensed_users[i] = via_licence
 
@@ -592,12 +619,10 @@ def grant_device_data(
     for each maker m: ``holds[:, maker_start + m] &= (quality > 0) & (device == m)``."""
     for i in range(holds.shape[0]):
         in_use = quality[i] > 0
-        if in_use:
-            holds[i, device_col[i]] = True
+        holds[i, device_col[i]] |= in_use
         if minimise:
             for m in range(n_makers):
-                if not (in_use and device[i] == m):
-                    holds[i, maker_start + m] = False
+                holds[i, maker_start + m] &= in_use & (device[i] == m)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -607,8 +632,7 @@ def count_unsold(
     """``(holds[:, column] & ~at_broker & ~trust_member).sum()``."""
     count = 0
     for i in range(holds.shape[0]):
-        if holds[i, column] and not at_broker[i] and not trust_member[i]:
-            count += 1
+        count += holds[i, column] & (at_broker[i] ^ True) & (trust_member[i] ^ True)
     return count
 
 
@@ -626,7 +650,8 @@ def sell_records(
     returns ``sold.sum()``."""
     count = 0
     for i in range(holds.shape[0]):
-        sale = holds[i, column] and not at_broker[i] and not trust_member[i] and draws[i] < share
+        sale = holds[i, column] & (at_broker[i] ^ True) & (trust_member[i] ^ True)
+        sale &= draws[i] < share
         sold[i] = sale
         count += sale
     return count
@@ -636,9 +661,8 @@ def sell_records(
 def hand_over(holds: np.ndarray, column: int, at_broker: np.ndarray, sold: np.ndarray) -> None:
     """``holds[sold, column] = True; at_broker |= sold``."""
     for i in range(holds.shape[0]):
-        if sold[i]:
-            holds[i, column] = True
-            at_broker[i] = True
+        holds[i, column] |= sold[i]
+        at_broker[i] |= sold[i]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -660,18 +684,14 @@ def consent_askers(
 
     (integer months: the difference is exact)."""
     n, n_platforms = member.shape
-    out = np.zeros(n, dtype=np.bool_)
+    out = np.empty(n, dtype=np.bool_)
     for i in range(n):
-        col = device_col[i]
-        if trust_member[i] or consented[i, col]:
-            continue
-        if np.int64(month) - np.int64(refused_at[i, col]) < reask_interval:
-            continue
-        d = device[i]
+        col, d = device_col[i], device[i]
+        reachable = False
         for p in range(n_platforms):
-            if member[i, p] and pairs[p, d]:
-                out[i] = True
-                break
+            reachable |= member[i, p] & pairs[p, d]
+        due = np.int64(month) - np.int64(refused_at[i, col]) >= reask_interval
+        out[i] = reachable & (trust_member[i] ^ True) & (consented[i, col] ^ True) & due
     return out
 
 
@@ -688,5 +708,5 @@ def consent_reviews(
     n = consented.shape[0]
     out = np.zeros(n, dtype=np.bool_)
     for i in range(n):
-        out[i] = consented[i, device_col[i]] and draws[i] < review * attention[i]
+        out[i] = consented[i, device_col[i]] & (draws[i] < review * attention[i])
     return out

@@ -9,7 +9,8 @@ Checks:
 * `contact_pass` equals scipy's products: shares of flagged contacts, and sums of a weight over
   unflagged contacts, for 1 to 70 flag columns (the packed path and the fallback), more than four
   sum columns, and a hub with more contacts than a 16-bit counter holds;
-* `any_per_row` and `overall_exposure` equal their numpy expressions;
+* `any_per_row`, `any_per_column` and `overall_exposure` (one thread and uneven blocks on
+  three) equal their numpy expressions;
 * `contact_exposure` (one read of each contact, exposure in the pass, rows split over threads)
   equals scipy's products followed by `model.flows.exposure`, for any split of the rows into
   blocks (uneven and empty ones included), one or several passes, the >63-flag fallback, and a
@@ -129,16 +130,37 @@ def test_contact_pass_counts_past_a_16_bit_field():
     assert sums[0, 1] == (graph @ (weight * ~flags[:, 1]))[0]
 
 
-def test_any_per_row_and_overall_exposure_equal_numpy():
-    rng = np.random.default_rng(3)
-    for k in (1, 2, 10, 33):
-        flags = rng.random((5_000, k)) < 0.1
-        np.testing.assert_array_equal(kernels.any_per_row(flags), flags.any(axis=1))
-        e = rng.random((5_000, k)) ** 2
-        np.testing.assert_array_equal(
-            kernels.overall_exposure(e, flags),
-            1.0 - np.prod(np.where(flags, 1.0 - e, 1.0), axis=1),
-        )
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_any_per_row_and_overall_exposure_equal_numpy(n_threads, restore_threads):
+    """overall_exposure also over three uneven blocks of rows (5,001 rows, blocks of 1,667)."""
+    kernels.set_threads(n_threads)
+    kernels_min = kernels.MIN_BLOCK_WORK
+    kernels.MIN_BLOCK_WORK = 1_000
+    try:
+        rng = np.random.default_rng(3)
+        for k in (1, 2, 10, 33, 91):
+            flags = rng.random((5_001, k)) < 0.1
+            np.testing.assert_array_equal(kernels.any_per_row(flags), flags.any(axis=1))
+            np.testing.assert_array_equal(kernels.any_per_row(flags[:, ::2]), flags[:, ::2].any(1))
+            e = rng.random((5_001, k)) ** 2
+            np.testing.assert_array_equal(
+                kernels.overall_exposure(e, flags),
+                1.0 - np.prod(np.where(flags, 1.0 - e, 1.0), axis=1),
+            )
+    finally:
+        kernels.MIN_BLOCK_WORK = kernels_min
+
+
+def test_any_per_column_equals_numpy():
+    rng = np.random.default_rng(4)
+    for k in (1, 3, 10):
+        flags = rng.random((2_000, k)) < 0.01
+        flags[:, 0] = False  # a column never set: the scan runs to the end
+        np.testing.assert_array_equal(kernels.any_per_column(flags), flags.any(axis=0))
+        flags[:, 0] = True  # every column set early: the scan stops
+        np.testing.assert_array_equal(kernels.any_per_column(flags), flags.any(axis=0))
+    empty = np.zeros((0, 4), dtype=bool)
+    np.testing.assert_array_equal(kernels.any_per_column(empty), np.zeros(4, dtype=bool))
 
 
 def _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage):
