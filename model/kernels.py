@@ -22,10 +22,12 @@ PACKED_COLUMNS = 63
 
 # --- Threads ----------------------------------------------------------------------------------
 #
-# The row-wise kernels release the GIL (``nogil=True``), so blocks of rows run on the threads of a
-# `ThreadPoolExecutor`. Each row is computed by exactly one thread, by the same code in the same
-# order, so results are identical for any thread count. Not numba's ``parallel=True``: its GNU
-# OpenMP layer breaks process pools forked later.
+# The row-wise kernels release the GIL (``nogil=True``), so blocks of rows run on the calling
+# thread and the threads of a `ThreadPoolExecutor`. Each row is computed by exactly one thread,
+# by the same code in the same order, so results are identical for any thread count. There are
+# a few blocks per thread, taken in turn by whichever thread is free, so that a thread the
+# operating system pauses (a shared machine) does not hold up the whole pass. Not numba's
+# ``parallel=True``: its GNU OpenMP layer breaks process pools forked later.
 
 _threads = len(os.sched_getaffinity(0))
 _pool: ThreadPoolExecutor | None = None
@@ -34,6 +36,8 @@ _pool_lock = threading.Lock()
 
 #: Fewest contacts (or rows, for row-only kernels) per block worth a thread of its own.
 MIN_BLOCK_WORK = 200_000
+#: Blocks per thread: more balance the threads, fewer cost less handing out.
+BLOCKS_PER_THREAD = 4
 
 
 def set_threads(n: int | None = None) -> None:
@@ -55,7 +59,8 @@ def threads() -> int:
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
-    """The shared pool of `n` threads, made anew in a forked child (whose pool has no threads)."""
+    """The shared pool of `n` helper threads, made anew in a forked child (whose pool has no
+    threads)."""
     global _pool, _pool_key
     key = (os.getpid(), n)
     with _pool_lock:
@@ -65,6 +70,15 @@ def _executor(n: int) -> ThreadPoolExecutor:
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="kernels")
             _pool_key = key
     return _pool
+
+
+def _forget_pool_in_child() -> None:
+    """A forked child inherits the pool object but none of its threads, and maybe a held lock."""
+    global _pool, _pool_key, _pool_lock
+    _pool, _pool_key, _pool_lock = None, (0, 0), threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def block_bounds(work: np.ndarray, blocks: int) -> np.ndarray:
@@ -77,29 +91,49 @@ def block_bounds(work: np.ndarray, blocks: int) -> np.ndarray:
     return np.concatenate(([0], inner, [n])).astype(np.int64)
 
 
+def _block_count(total: int) -> int:
+    """One block on one thread; else `BLOCKS_PER_THREAD` a thread, each of `MIN_BLOCK_WORK`."""
+    if threads() <= 1:
+        return 1
+    return max(1, min(BLOCKS_PER_THREAD * threads(), total // MIN_BLOCK_WORK))
+
+
 def auto_blocks(work: np.ndarray) -> np.ndarray:
-    """`block_bounds` with `threads()` blocks, fewer where a block would get little work."""
-    total = int(work[-1] - work[0])
-    return block_bounds(work, max(1, min(threads(), total // MIN_BLOCK_WORK)))
+    """`block_bounds` for the current thread count (see `_block_count`)."""
+    return block_bounds(work, _block_count(int(work[-1] - work[0])))
 
 
 def row_blocks(n: int) -> np.ndarray:
     """`auto_blocks` for n rows of equal work: ``auto_blocks(np.arange(n + 1))``."""
-    blocks = max(1, min(threads(), n // MIN_BLOCK_WORK))
+    blocks = _block_count(n)
     return (np.arange(blocks + 1) * n) // blocks
 
 
 def run_blocks(kernel, bounds: np.ndarray, *args) -> None:
-    """Call ``kernel(*args, start, stop)`` for each block [bounds[b], bounds[b + 1]), on
-    `threads()` threads (inline when there is one block or one thread). The kernel writes its
-    rows into arrays it is given; blocks never share a row."""
+    """Call ``kernel(*args, start, stop)`` once for each block [bounds[b], bounds[b + 1]), on
+    the calling thread and up to `threads()` − 1 helpers, each taking the next block not yet
+    taken (inline when there is one block or one thread). The kernel writes its rows into
+    arrays it is given; blocks never share a row."""
     spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
-    if threads() <= 1 or len(spans) <= 1:
+    helpers = min(threads(), len(spans)) - 1
+    if helpers <= 0:
         for start, stop in spans:
             kernel(*args, start, stop)
         return
-    pool = _executor(threads())
-    futures = [pool.submit(kernel, *args, start, stop) for start, stop in spans]
+    taken = itertools.count()
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                b = next(taken)
+            if b >= len(spans):
+                return
+            kernel(*args, *spans[b])
+
+    pool = _executor(threads() - 1)
+    futures = [pool.submit(work) for _ in range(helpers)]
+    work()
     for future in futures:
         future.result()
 

@@ -15,7 +15,8 @@ Checks:
   equals scipy's products followed by `model.flows.exposure`, for any split of the rows into
   blocks (uneven and empty ones included), one or several passes, the >63-flag fallback, and a
   hub past a byte-lane counter; `pack_flag_pair` equals packing the concatenation;
-* `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs;
+* `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs; a
+  child forked after the thread pool ran makes its own pool and computes the same;
 * the phase 3–4 kernels (`pair_users`, `column_counts`, `flow_quality` on one thread and over
   uneven blocks, `grant_device_data`, the broker-sale and consent kernels) equal the numpy
   expressions they replace in `model.flows` and `model.consent`.
@@ -442,3 +443,23 @@ def test_consent_kernels_equal_numpy():
         kernels.consent_reviews(u["consented"], col, draws, 0.4, attention),
         u["consented"][rows, col] & (draws < 0.4 * attention),
     )
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_threaded_kernels_work_in_a_forked_child(restore_threads):
+    """A child forked after the pool has run gets a pool of its own (the parent's has no
+    threads there), and computes the same."""
+    import multiprocessing
+
+    kernels.set_threads(2)
+    kernels_min = kernels.MIN_BLOCK_WORK
+    kernels.MIN_BLOCK_WORK = 1_000
+    try:
+        e = np.random.default_rng(6).random((5_000, 4))
+        third = e > 0.5
+        want = kernels.overall_exposure(e, third)  # the parent's pool now exists
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            got = pool.apply(kernels.overall_exposure, (e, third))
+        np.testing.assert_array_equal(got, want)
+    finally:
+        kernels.MIN_BLOCK_WORK = kernels_min
