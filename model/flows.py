@@ -256,12 +256,13 @@ def _broker_trade(model: DataMarket) -> None:
     sellers += [(holders.maker(m), firm) for m, firm in enumerate(model.makers)]
     sold = np.empty(users.n, dtype=bool)
     for column, seller in sellers:
-        # unsold = holds[:, column] & ~at_broker & ~trust_member, counted
-        unsold = kernels.count_unsold(users.holds, column, at_broker, users.trust_member)
-        expected = params.data_price * params.broker_sale_share * unsold
         legal = regime.broker_trade_legal
-        if not legal and expected <= expected_fine_rate * seller.last_turnover:
-            continue
+        if not legal:  # the seller weighs the expected sale against the expected fine
+            # unsold = holds[:, column] & ~at_broker & ~trust_member, counted
+            unsold = kernels.count_unsold(users.holds, column, at_broker, users.trust_member)
+            expected = params.data_price * params.broker_sale_share * unsold
+            if expected <= expected_fine_rate * seller.last_turnover:
+                continue
         # sold = unsold & (draw < share), counted
         count = kernels.sell_records(
             users.holds,

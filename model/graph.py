@@ -160,7 +160,7 @@ def contact_exposure(
     """
     n_held = holds.shape[1]
     k = n_held + member.shape[1]
-    own_column = np.asarray(own_column, dtype=np.int64)
+    own_column = np.asarray(own_column)  # any integer type
     shared_columns = np.asarray(shared_columns, dtype=np.int64)
     leakage = np.asarray(leakage, dtype=np.float64)
     if k > PACKED_COLUMNS:
@@ -177,7 +177,7 @@ def contact_exposure(
         graph.indices,
         pack_flag_pair(holds, member),
         k,
-        weight.astype(np.float64),
+        np.asarray(weight, dtype=np.float64),  # no copy of a float64 array
         own_column,
         shared_columns,
         leakage,
