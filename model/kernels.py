@@ -3,8 +3,13 @@
 Each kernel reproduces, bit for bit, what the plain numpy/scipy expression it replaces computes:
 sums run over a row's contacts in CSR order (sorted column indices), from 0.0, as scipy's
 `csr_matvec` does, so the floating-point results are identical. Integer counts are exact in any
-order. The plain expressions stay in `model.graph` and `model.planner` as the reference the
-tests compare these kernels with.
+order. The plain expressions stay in `model.graph` and `model.planner` (and in each kernel's
+docstring) as the reference the tests compare these kernels with.
+
+Row-wise kernels run blocks of rows on `threads()` threads (`set_threads(n)`; default: the CPUs
+this process may use; an experiment runner with several worker processes sets 1 in each). Every
+row is computed by one thread in the same order whatever the split, so results never depend on
+the thread count.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -23,16 +27,15 @@ PACKED_COLUMNS = 63
 # --- Threads ----------------------------------------------------------------------------------
 #
 # The row-wise kernels release the GIL (``nogil=True``), so blocks of rows run on the calling
-# thread and the threads of a `ThreadPoolExecutor`. Each row is computed by exactly one thread,
-# by the same code in the same order, so results are identical for any thread count. There are
-# a few blocks per thread, taken in turn by whichever thread is free, so that a thread the
-# operating system pauses (a shared machine) does not hold up the whole pass. Not numba's
-# ``parallel=True``: its GNU OpenMP layer breaks process pools forked later.
+# thread and a few helper threads started for the call. Each row is computed by exactly one
+# thread, by the same code in the same order, so results are identical for any thread count.
+# There are a few blocks per thread, taken in turn by whichever thread is free, so that a thread
+# the operating system pauses (a shared machine) does not hold up the whole pass. The helpers
+# end with the call: no thread outlives a pass, so a process may fork at any other time (process
+# pools fork). Not numba's ``parallel=True``: its GNU OpenMP layer breaks process pools forked
+# later.
 
 _threads = len(os.sched_getaffinity(0))
-_pool: ThreadPoolExecutor | None = None
-_pool_key: tuple[int, int] = (0, 0)  # (process id, threads) the pool was made for
-_pool_lock = threading.Lock()
 
 #: Fewest contacts (or rows, for row-only kernels) per block worth a thread of its own.
 MIN_BLOCK_WORK = 200_000
@@ -56,29 +59,6 @@ def set_threads(n: int | None = None) -> None:
 def threads() -> int:
     """How many threads the compiled kernels use (see `set_threads`)."""
     return _threads
-
-
-def _executor(n: int) -> ThreadPoolExecutor:
-    """The shared pool of `n` helper threads, made anew in a forked child (whose pool has no
-    threads)."""
-    global _pool, _pool_key
-    key = (os.getpid(), n)
-    with _pool_lock:
-        if _pool is None or _pool_key != key:
-            if _pool is not None and _pool_key[0] == key[0]:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="kernels")
-            _pool_key = key
-    return _pool
-
-
-def _forget_pool_in_child() -> None:
-    """A forked child inherits the pool object but none of its threads, and maybe a held lock."""
-    global _pool, _pool_key, _pool_lock
-    _pool, _pool_key, _pool_lock = None, (0, 0), threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def block_bounds(work: np.ndarray, blocks: int) -> np.ndarray:
@@ -111,9 +91,9 @@ def row_blocks(n: int) -> np.ndarray:
 
 def run_blocks(kernel, bounds: np.ndarray, *args) -> None:
     """Call ``kernel(*args, start, stop)`` once for each block [bounds[b], bounds[b + 1]), on
-    the calling thread and up to `threads()` − 1 helpers, each taking the next block not yet
-    taken (inline when there is one block or one thread). The kernel writes its rows into
-    arrays it is given; blocks never share a row."""
+    the calling thread and up to `threads()` − 1 helper threads, each taking the next block not
+    yet taken (inline when there is one block or one thread). The kernel writes its rows into
+    arrays it is given; blocks never share a row. An exception in a block is raised here."""
     spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
     helpers = min(threads(), len(spans)) - 1
     if helpers <= 0:
@@ -122,20 +102,27 @@ def run_blocks(kernel, bounds: np.ndarray, *args) -> None:
         return
     taken = itertools.count()
     lock = threading.Lock()
+    errors: list[BaseException] = []
 
     def work() -> None:
-        while True:
-            with lock:
-                b = next(taken)
-            if b >= len(spans):
-                return
-            kernel(*args, *spans[b])
+        try:
+            while True:
+                with lock:
+                    b = next(taken)
+                if b >= len(spans) or errors:
+                    return
+                kernel(*args, *spans[b])
+        except BaseException as error:  # re-raised in the calling thread
+            errors.append(error)
 
-    pool = _executor(threads() - 1)
-    futures = [pool.submit(work) for _ in range(helpers)]
+    started = [threading.Thread(target=work, name="kernels") for _ in range(helpers)]
+    for thread in started:
+        thread.start()
     work()
-    for future in futures:
-        future.result()
+    for thread in started:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def pack_flags(flags: np.ndarray) -> np.ndarray:

@@ -15,8 +15,8 @@ Checks:
   equals scipy's products followed by `model.flows.exposure`, for any split of the rows into
   blocks (uneven and empty ones included), one or several passes, the >63-flag fallback, and a
   hub past a byte-lane counter; `pack_flag_pair` equals packing the concatenation;
-* `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs; a
-  child forked after the thread pool ran makes its own pool and computes the same;
+* `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs; no
+  helper thread outlives a call, and an error in a block reaches the caller;
 * the phase 3–4 kernels (`pair_users`, `column_counts`, `flow_quality` on one thread and over
   uneven blocks, `grant_device_data`, the broker-sale and consent kernels) equal the numpy
   expressions they replace in `model.flows` and `model.consent`.
@@ -445,21 +445,24 @@ def test_consent_kernels_equal_numpy():
     )
 
 
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_threaded_kernels_work_in_a_forked_child(restore_threads):
-    """A child forked after the pool has run gets a pool of its own (the parent's has no
-    threads there), and computes the same."""
-    import multiprocessing
+def test_no_kernel_thread_outlives_a_call_and_errors_reach_the_caller(restore_threads):
+    """Helper threads end with the call (a process may fork between passes: no warning, no
+    inherited pool), and an exception in any block is raised in the calling thread."""
+    import threading
 
-    kernels.set_threads(2)
-    kernels_min = kernels.MIN_BLOCK_WORK
-    kernels.MIN_BLOCK_WORK = 1_000
-    try:
-        e = np.random.default_rng(6).random((5_000, 4))
-        third = e > 0.5
-        want = kernels.overall_exposure(e, third)  # the parent's pool now exists
-        with multiprocessing.get_context("fork").Pool(1) as pool:
-            got = pool.apply(kernels.overall_exposure, (e, third))
-        np.testing.assert_array_equal(got, want)
-    finally:
-        kernels.MIN_BLOCK_WORK = kernels_min
+    kernels.set_threads(3)
+    before = threading.active_count()
+    seen = []
+
+    def kernel(out, start, stop):
+        seen.append((start, stop))
+        if start == 40:
+            raise RuntimeError("block 40")
+
+    bounds = np.array([0, 10, 40, 41, 41, 100])
+    kernels.run_blocks(lambda out, a, b: seen.append((a, b)), bounds[:4], None)
+    assert sorted(seen) == [(0, 10), (10, 40), (40, 41)]  # each non-empty block once
+    assert threading.active_count() == before
+    with pytest.raises(RuntimeError, match="block 40"):
+        kernels.run_blocks(kernel, bounds, None)
+    assert threading.active_count() == before
