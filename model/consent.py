@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model import kernels
 from model.flows import pair_users
 
 if TYPE_CHECKING:
@@ -77,14 +78,19 @@ def run_consent(model: DataMarket) -> None:
     if regime.consent_standard == "informed":
         withdraw_consents(model)
     device = users.device
-    reachable = pair_users(users.member, device, model.licensed | model.taking)
-    rows = np.arange(users.n)
     col = model.holders.maker(0) + device
-    asks = (
-        reachable
-        & ~users.trust_member
-        & ~users.consented[rows, col]
-        & (model.steps - users.refused_at[rows, col] >= params.reask_interval)
+    # = pair_users(member, device, licensed | taking) & ~trust_member & ~consented[rows, col]
+    #   & (steps − refused_at[rows, col] ≥ reask_interval), in one pass (see the kernel).
+    asks = kernels.consent_askers(
+        users.member,
+        device,
+        col,
+        model.licensed | model.taking,
+        users.trust_member,
+        users.consented,
+        users.refused_at,
+        model.steps,
+        params.reask_interval,
     )
     idx = np.flatnonzero(asks)
     if idx.size == 0:
@@ -133,10 +139,14 @@ def withdraw_consents(model: DataMarket) -> None:
     she got last month no longer seems worth the harm (G + ε < C); her device maker must then
     delete her data."""
     params, users = model.p, model.users
-    rows = np.arange(users.n)
     col = model.holders.maker(0) + users.device
-    looks = users.consented[rows, col] & (
-        model.rng.random(users.n) < params.withdrawal_review * users.attention
+    # = consented[rows, col] & (draw < withdrawal_review · attention)
+    looks = kernels.consent_reviews(
+        users.consented,
+        col,
+        model.rng.random(users.n),
+        params.withdrawal_review,
+        users.attention,
     )
     idx = np.flatnonzero(looks)
     if idx.size == 0:

@@ -14,9 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from model import kernels
-from model.graph import contact_pass, contact_share
+from model.graph import contact_exposure, contact_share
 from model.kernels import any_per_row
-from model.planner import contact_harm_columns
 
 if TYPE_CHECKING:
     from model.market import DataMarket
@@ -90,7 +89,8 @@ def holder_misuse(model: DataMarket) -> np.ndarray:
 
 def pair_users(member: np.ndarray, device: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Users on a platform whose pair with their device's maker is marked in `pairs` (P, M)."""
-    return any_per_row(member & pairs[:, device].T)
+    # = any_per_row(member & pairs[:, device].T), compiled (see the kernel).
+    return kernels.pair_users(member, device, pairs)
 
 
 def update_flows(model: DataMarket) -> None:
@@ -101,40 +101,47 @@ def update_flows(model: DataMarket) -> None:
     platform blocks; a ported snapshot's freshness).
     """
     params, regime, users, holders = model.p, model.regime, model.users, model.holders
-    rows = np.arange(users.n)
     device_col = holders.maker(0) + users.device
-    users.holds[:, holders.platforms] |= users.member
-    users.consented[:, holders.platforms] = users.member
     free = ~users.trust_member
-    consent = users.consented[rows, device_col]
-    if regime.consent_standard == "platform_terms":
-        consent = np.ones(users.n, dtype=bool)
-    quality = np.zeros(users.n)
-    licensed = pair_users(users.member, users.device, model.licensed) & consent & free
-    quality[licensed] = 1.0
-    for p in range(len(model.platforms)):
-        taking = (
-            model.taking[p, users.device]
-            & users.member[:, p]
-            & users.consented[rows, device_col]
-            & free
-        )
-        blocked = model.blocked[p, users.device]
-        value = params.taking_data_quality * np.where(blocked, 1 - params.block_effectiveness, 1)
-        quality = np.where(taking, np.maximum(quality, value), quality)
+    # Platforms hold and have consent for their members' data; licences and taking give the
+    # device maker data (see the kernel for the numpy expressions it replaces).
+    quality, licensed = kernels.flow_quality(
+        users.member,
+        users.device,
+        device_col,
+        users.holds,
+        users.consented,
+        users.trust_member,
+        model.licensed,
+        model.taking,
+        model.blocked,
+        regime.consent_standard == "platform_terms",
+        params.taking_data_quality,
+        1 - params.block_effectiveness,
+    )
     model.month.licensed_users = licensed
     if regime.portability != "none" and regime.third_party_access:
         quality = np.maximum(quality, _port(model, device_col, free))
-    users.holds[rows[quality > 0], device_col[quality > 0]] = True
+    # holds[rows[quality > 0], device_col[quality > 0]] = True; where recipients are liable,
+    # makers also keep only the data of their current users they personalise for.
+    kernels.grant_device_data(
+        users.holds,
+        users.device,
+        device_col,
+        quality,
+        holders.maker(0),
+        len(model.makers),
+        regime.recipient_liability,
+    )
     if regime.recipient_liability:
-        _minimise_data(model, quality > 0)
+        _minimise_data(model)
     if model.trust is not None:
         _join_trust(model)
         via_trust = users.trust_member & model.trust.licensed[users.device]
         quality = np.where(via_trust, 1.0, quality)
     model.month.data_quality = quality
     model.data_quality = quality
-    held_by = users.holds.sum(axis=0)
+    held_by = kernels.column_counts(users.holds)  # = users.holds.sum(axis=0)
     for m, maker in enumerate(model.makers):
         reach = held_by[holders.maker(m)]
         if model.trust is not None and model.trust.licensed[m]:
@@ -147,22 +154,25 @@ def update_flows(model: DataMarket) -> None:
     # each platform (the network effect of phase 5; memberships change only after it), and, for
     # the planner's benchmark, Σ θ_j / deg_j over contacts j whose data a holder lacks (no later
     # phase changes what a maker, broker or the trust holds).
-    n_holders = holders.count
-    harm_columns = contact_harm_columns(
-        device_col,
-        range(holders.brokers.start, holders.brokers.stop),
-        holders.trust if model.trust is not None else None,
-    )
-    shares, model.month.unheld_contact_weight = contact_pass(
+    shared = [*range(holders.brokers.start, holders.brokers.stop)]
+    if model.trust is not None:
+        shared.append(holders.trust)
+    # = contact_pass over [holds, member] with `contact_harm_columns`, then `exposure`.
+    (
+        model.contact_held,
+        model.month.platform_contacts,
+        model.exposure,
+        model.month.unheld_contact_weight,
+    ) = contact_exposure(
         users.graph,
         users.degree,
-        np.concatenate([users.holds, users.member], axis=1),
+        users.holds,
+        users.member,
         users.theta / np.maximum(users.degree, 1),
-        harm_columns,
+        device_col,
+        np.array(shared, dtype=np.int64),
+        holder_leakage(model),
     )
-    model.contact_held = shares[:, :n_holders]
-    model.month.platform_contacts = shares[:, n_holders:]
-    model.exposure = exposure(users.holds, model.contact_held, holder_leakage(model))
 
 
 def _port(model: DataMarket, device_col: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -219,14 +229,12 @@ def _join_trust(model: DataMarket) -> None:
     trust.members = int(users.trust_member.sum())
 
 
-def _minimise_data(model: DataMarket, in_use: np.ndarray) -> None:
+def _minimise_data(model: DataMarket) -> None:
     """Where recipients are liable for harm, they delete what earns them less than it may cost:
-    a maker keeps only the data of its current users it personalises for (`in_use`), and a
-    broker whose liability per record exceeds its resale value deletes everything."""
+    a maker keeps only the data of its current users it personalises for (done with the grant
+    of this month's data, `kernels.grant_device_data`), and a broker whose liability per record
+    exceeds its resale value deletes everything."""
     params, users, holders = model.p, model.users, model.holders
-    for m in range(len(model.makers)):
-        col = holders.maker(m)
-        users.holds[:, col] &= in_use & (users.device == m)
     liability = float(users.theta.mean()) * params.misuse_broker * (1 + params.leakage)
     if liability >= params.broker_resale_value:
         users.holds[:, holders.brokers] = False
@@ -246,19 +254,29 @@ def _broker_trade(model: DataMarket) -> None:
     expected_fine_rate = regime.audit_probability * regime.fine_rate * 12
     sellers = [(holders.platforms.start + p, firm) for p, firm in enumerate(model.platforms)]
     sellers += [(holders.maker(m), firm) for m, firm in enumerate(model.makers)]
+    sold = np.empty(users.n, dtype=bool)
     for column, seller in sellers:
-        unsold = users.holds[:, column] & ~at_broker & ~users.trust_member
-        expected = params.data_price * params.broker_sale_share * unsold.sum()
         legal = regime.broker_trade_legal
-        if not legal and expected <= expected_fine_rate * seller.last_turnover:
-            continue
-        sold = unsold & (model.rng.random(users.n) < params.broker_sale_share)
-        count = int(sold.sum())
+        if not legal:  # the seller weighs the expected sale against the expected fine
+            # unsold = holds[:, column] & ~at_broker & ~trust_member, counted
+            unsold = kernels.count_unsold(users.holds, column, at_broker, users.trust_member)
+            expected = params.data_price * params.broker_sale_share * unsold
+            if expected <= expected_fine_rate * seller.last_turnover:
+                continue
+        # sold = unsold & (draw < share), counted
+        count = kernels.sell_records(
+            users.holds,
+            column,
+            at_broker,
+            users.trust_member,
+            model.rng.random(users.n),
+            params.broker_sale_share,
+            sold,
+        )
         if count == 0:
             continue
         k = int(model.rng.integers(len(model.brokers)))
-        users.holds[sold, holders.broker(k)] = True
-        at_broker |= sold
+        kernels.hand_over(users.holds, holders.broker(k), at_broker, sold)
         model.ledger.transfer(model.brokers[k], seller, params.data_price * count, "data sale")
         if not legal:
             model.month.illegal_traders.update({seller.unique_id, model.brokers[k].unique_id})
@@ -269,7 +287,7 @@ def run_breaches(model: DataMarket) -> None:
     data it holds (their exposure to it), once."""
     params, holders = model.p, model.holders
     security = per_holder_kind(model, "security")
-    holding = model.users.holds.any(axis=0)
+    holding = kernels.any_per_column(model.users.holds)  # = holds.any(axis=0)
     hazard = breach_hazard(params.breach_base_hazard, security, params.security_scale)
     breached = holding & (model.rng.random(holders.count) < hazard)
     model.month.breached = breached

@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from model.kernels import PACKED_COLUMNS, bucketed_searchsorted, pack_flags, symmetric_csr_indices
+from model.kernels import (
+    PACKED_COLUMNS,
+    bucketed_searchsorted,
+    contact_exposure_pass,
+    pack_flag_pair,
+    pack_flags,
+    symmetric_csr_indices,
+)
 from model.kernels import contact_pass as _contact_pass
 
 
@@ -120,3 +127,58 @@ def contact_pass(
         columns.astype(np.int64),
     )
     return counts / safe[:, None], unflagged
+
+
+def contact_exposure(
+    graph: sp.csr_array,
+    degree: np.ndarray,
+    holds: np.ndarray,
+    member: np.ndarray,
+    weight: np.ndarray,
+    own_column: np.ndarray,
+    shared_columns: np.ndarray,
+    leakage: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A month's pass over the graph, exposure included: (held, on_platform, exposure, unheld).
+
+    With flags = ``np.concatenate([holds, member], axis=1)`` and columns[i] = (own_column[i],
+    *shared_columns), this equals, bit for bit::
+
+        shares, unheld = contact_pass(graph, degree, flags, weight, columns)
+        held, on_platform = shares[:, :H], shares[:, H:]        # H = holds.shape[1]
+        exposure = np.where(holds, 1.0, leakage * held)         # model.flows.exposure
+
+    but reads each contact once, on `kernels.threads()` threads, without the concatenation, the
+    (N, Q) column array or the (N, H) temporaries; the arrays returned are C-contiguous.
+
+    Args:
+        graph: the symmetric CSR adjacency (sorted indices); degree: contacts per user.
+        holds: (N, H) boolean, holder h has i's data; member: (N, P) boolean.
+        weight: (N,) non-negative; own_column: (N,) a column of `holds` per user;
+        shared_columns: (Q − 1,) columns of `holds` every user's sums include.
+        leakage: (H,) λ per holder.
+    """
+    n_held = holds.shape[1]
+    k = n_held + member.shape[1]
+    own_column = np.asarray(own_column)  # any integer type
+    shared_columns = np.asarray(shared_columns, dtype=np.int64)
+    leakage = np.asarray(leakage, dtype=np.float64)
+    if k > PACKED_COLUMNS:
+        columns = np.empty((own_column.size, 1 + shared_columns.size), dtype=np.int64)
+        columns[:, 0] = own_column
+        columns[:, 1:] = shared_columns
+        flags = np.concatenate([holds, member], axis=1)
+        shares, unheld = contact_pass(graph, degree, flags, weight, columns)
+        held = np.ascontiguousarray(shares[:, :n_held])
+        exposure = np.where(holds, 1.0, leakage[None, :] * held)
+        return held, np.ascontiguousarray(shares[:, n_held:]), exposure, unheld
+    return contact_exposure_pass(
+        graph.indptr,
+        graph.indices,
+        pack_flag_pair(holds, member),
+        k,
+        np.asarray(weight, dtype=np.float64),  # no copy of a float64 array
+        own_column,
+        shared_columns,
+        leakage,
+    )

@@ -9,10 +9,22 @@ Checks:
 * `contact_pass` equals scipy's products: shares of flagged contacts, and sums of a weight over
   unflagged contacts, for 1 to 70 flag columns (the packed path and the fallback), more than four
   sum columns, and a hub with more contacts than a 16-bit counter holds;
-* `any_per_row` and `overall_exposure` equal their numpy expressions.
+* `any_per_row`, `any_per_column` and `overall_exposure` (one thread and uneven blocks on
+  three) equal their numpy expressions;
+* `contact_exposure` (one read of each contact, exposure in the pass, rows split over threads)
+  equals scipy's products followed by `model.flows.exposure`, for any split of the rows into
+  blocks (uneven and empty ones included), one or several passes, the >63-flag fallback, and a
+  hub past a byte-lane counter; `pack_flag_pair` equals packing the concatenation;
+* `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs; no
+  helper thread outlives a call, and an error in a block reaches the caller;
+* the phase 3–4 kernels (`pair_users`, `column_counts`, `flow_quality` on one thread and over
+  uneven blocks, `grant_device_data`, the broker-sale and consent kernels) equal the numpy
+  expressions they replace in `model.flows` and `model.consent`.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -119,13 +131,338 @@ def test_contact_pass_counts_past_a_16_bit_field():
     assert sums[0, 1] == (graph @ (weight * ~flags[:, 1]))[0]
 
 
-def test_any_per_row_and_overall_exposure_equal_numpy():
-    rng = np.random.default_rng(3)
-    for k in (1, 2, 10, 33):
-        flags = rng.random((5_000, k)) < 0.1
-        np.testing.assert_array_equal(kernels.any_per_row(flags), flags.any(axis=1))
-        e = rng.random((5_000, k)) ** 2
-        np.testing.assert_array_equal(
-            kernels.overall_exposure(e, flags),
-            1.0 - np.prod(np.where(flags, 1.0 - e, 1.0), axis=1),
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_any_per_row_and_overall_exposure_equal_numpy(n_threads, restore_threads):
+    """overall_exposure also over three uneven blocks of rows (5,001 rows, blocks of 1,667)."""
+    kernels.set_threads(n_threads)
+    kernels_min = kernels.MIN_BLOCK_WORK
+    kernels.MIN_BLOCK_WORK = 1_000
+    try:
+        rng = np.random.default_rng(3)
+        for k in (1, 2, 10, 33, 91):
+            flags = rng.random((5_001, k)) < 0.1
+            np.testing.assert_array_equal(kernels.any_per_row(flags), flags.any(axis=1))
+            np.testing.assert_array_equal(kernels.any_per_row(flags[:, ::2]), flags[:, ::2].any(1))
+            e = rng.random((5_001, k)) ** 2
+            np.testing.assert_array_equal(
+                kernels.overall_exposure(e, flags),
+                1.0 - np.prod(np.where(flags, 1.0 - e, 1.0), axis=1),
+            )
+    finally:
+        kernels.MIN_BLOCK_WORK = kernels_min
+
+
+def test_any_per_column_equals_numpy():
+    rng = np.random.default_rng(4)
+    for k in (1, 3, 10):
+        flags = rng.random((2_000, k)) < 0.01
+        flags[:, 0] = False  # a column never set: the scan runs to the end
+        np.testing.assert_array_equal(kernels.any_per_column(flags), flags.any(axis=0))
+        flags[:, 0] = True  # every column set early: the scan stops
+        np.testing.assert_array_equal(kernels.any_per_column(flags), flags.any(axis=0))
+    empty = np.zeros((0, 4), dtype=bool)
+    np.testing.assert_array_equal(kernels.any_per_column(empty), np.zeros(4, dtype=bool))
+
+
+def _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage):
+    """What `contact_exposure` replaces: scipy products over [holds, member], then `exposure`."""
+    flags = np.concatenate([holds, member], axis=1)
+    columns = np.column_stack([own, np.tile(shared, (own.size, 1))]).astype(np.int64)
+    shares, sums = _scipy_pass(graph, degree, flags, weight, columns)
+    n_held = holds.shape[1]
+    held = shares[:, :n_held]
+    return held, shares[:, n_held:], np.where(holds, 1.0, leakage[None, :] * held), sums
+
+
+def _assert_same(got, want):
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture
+def restore_threads():
+    before = kernels.threads()
+    yield
+    kernels.set_threads(before)
+
+
+@pytest.mark.parametrize(
+    ("n_held", "n_member", "n_shared"),
+    [(1, 0, 0), (10, 2, 2), (10, 2, 3), (13, 3, 5), (30, 4, 8), (60, 10, 2)],
+)
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_contact_exposure_equals_products_then_exposure(
+    n_held, n_member, n_shared, n_threads, restore_threads
+):
+    """Packed (≤ 16 flags and 4 sums in one read, and more passes past them) and fallback (more
+    than 63 flags) paths, on one thread and on three threads over uneven blocks."""
+    from model.graph import contact_exposure
+
+    kernels.set_threads(n_threads)
+    kernels_min = kernels.MIN_BLOCK_WORK
+    kernels.MIN_BLOCK_WORK = 1  # several blocks even for a small graph
+    try:
+        rng = np.random.default_rng(n_held * 100 + n_member)
+        n = 401
+        graph = social_graph(n, 12.0, 2.2, rng)
+        degree = np.diff(graph.indptr)
+        holds = rng.random((n, n_held)) < 0.4
+        member = rng.random((n, n_member)) < 0.5
+        weight = rng.lognormal(size=n) / np.maximum(degree, 1)
+        own = rng.integers(0, n_held, size=n)
+        shared = rng.integers(0, n_held, size=n_shared)
+        leakage = rng.random(n_held)
+        got = contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
+        want = _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
+        _assert_same(got, want)
+    finally:
+        kernels.MIN_BLOCK_WORK = kernels_min
+
+
+@pytest.mark.parametrize("bounds", [[0, 401], [0, 1, 2, 150, 150, 401], [0, 400, 401], [0, 7, 401]])
+def test_contact_exposure_pass_is_the_same_for_any_split(bounds, restore_threads):
+    kernels.set_threads(2)
+    rng = np.random.default_rng(5)
+    n = 401
+    graph = social_graph(n, 30.0, 2.1, rng)
+    degree = np.diff(graph.indptr)
+    holds, member = rng.random((n, 10)) < 0.3, rng.random((n, 2)) < 0.6
+    weight = rng.random(n) / np.maximum(degree, 1)
+    own, shared, leakage = rng.integers(2, 7, size=n), np.array([7, 8, 9]), rng.random(10)
+    got = kernels.contact_exposure_pass(
+        graph.indptr,
+        graph.indices,
+        kernels.pack_flag_pair(holds, member),
+        12,
+        weight,
+        own,
+        shared,
+        leakage,
+        np.array(bounds),
+    )
+    _assert_same(
+        got, _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
+    )
+
+
+def test_contact_exposure_counts_past_a_byte_lane():
+    """A hub with 1,000 contacts: the byte-lane counters are emptied every 255 contacts."""
+    from model.graph import contact_exposure
+
+    n = 1_001
+    leaves = np.arange(1, n)
+    rows = np.concatenate([np.zeros(n - 1, dtype=np.int64), leaves])
+    cols = np.concatenate([leaves, np.zeros(n - 1, dtype=np.int64)])
+    graph = sp.csr_array((np.ones(rows.size, np.float32), (rows, cols)), shape=(n, n))
+    graph.sort_indices()
+    degree = np.diff(graph.indptr)
+    holds = np.ones((n, 3), dtype=bool)
+    holds[::7, 1] = False
+    member = np.ones((n, 1), dtype=bool)
+    weight = np.full(n, 0.5)
+    leakage = np.array([0.1, 0.2, 0.3])
+    own, shared = np.ones(n, dtype=np.int64), np.array([0, 2])
+    got = contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
+    _assert_same(
+        got, _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
+    )
+    assert got[0][0, 0] == 1.0 and got[1][0, 0] == 1.0
+
+
+@pytest.mark.parametrize(("a", "b"), [(1, 0), (10, 2), (9, 7), (12, 20), (40, 23)])
+def test_pack_flag_pair_equals_packing_the_concatenation(a, b, restore_threads):
+    kernels.set_threads(2)
+    rng = np.random.default_rng(a + b)
+    first, second = rng.random((5_001, a)) < 0.5, rng.random((5_001, b)) < 0.5
+    want = kernels.pack_flags(np.concatenate([first, second], axis=1))
+    got = kernels.pack_flag_pair(first, second)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 3, 7])
+def test_block_bounds_cover_every_row_once(blocks):
+    work = np.concatenate(([0], np.cumsum(np.random.default_rng(blocks).integers(0, 50, 1_000))))
+    bounds = kernels.block_bounds(work, blocks)
+    assert bounds.size == blocks + 1 and bounds[0] == 0 and bounds[-1] == 1_000
+    assert np.all(np.diff(bounds) >= 0)
+    sizes = work[bounds[1:]] - work[bounds[:-1]]
+    assert sizes.max() <= work[-1] / blocks + 50  # balanced to within one row's work
+
+
+def test_set_threads_rejects_zero_and_defaults_to_available_cpus(restore_threads):
+    with pytest.raises(ValueError, match="at least 1"):
+        kernels.set_threads(0)
+    kernels.set_threads(None)
+    assert kernels.threads() == len(os.sched_getaffinity(0))
+    kernels.set_threads(3)
+    assert kernels.threads() == 3
+
+
+# --- Phases 3 and 4 ---------------------------------------------------------------------------
+
+
+def _users(seed, n=3_001, n_platforms=2, n_makers=5, n_holders=10):
+    """Random per-user state in the model's layout (platform columns first, then makers)."""
+    rng = np.random.default_rng(seed)
+    device = rng.integers(0, n_makers, size=n)
+    return dict(
+        rng=rng,
+        member=rng.random((n, n_platforms)) < 0.6,
+        device=device,
+        device_col=n_platforms + device,
+        holds=rng.random((n, n_holders)) < 0.4,
+        consented=rng.random((n, n_holders)) < 0.5,
+        trust_member=rng.random(n) < 0.2,
+        pairs=[rng.random((n_platforms, n_makers)) < 0.5 for _ in range(3)],
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_users_and_column_counts_equal_numpy(seed):
+    u = _users(seed, n_platforms=1 + seed)
+    pairs = u["pairs"][0]
+    np.testing.assert_array_equal(
+        kernels.pair_users(u["member"], u["device"], pairs),
+        (u["member"] & pairs[:, u["device"]].T).any(axis=1),
+    )
+    counts = kernels.column_counts(u["holds"])
+    assert counts.dtype == np.int64
+    np.testing.assert_array_equal(counts, u["holds"].sum(axis=0))
+
+
+def _plain_flow_quality(u, licensed, taking, blocked, platform_terms, quality_taken, factor):
+    holds, consented, member = u["holds"].copy(), u["consented"].copy(), u["member"]
+    n, n_platforms = member.shape
+    rows, device, col = np.arange(n), u["device"], u["device_col"]
+    holds[:, :n_platforms] |= member
+    consented[:, :n_platforms] = member
+    free = ~u["trust_member"]
+    consent = np.ones(n, dtype=bool) if platform_terms else consented[rows, col]
+    lic = (member & licensed[:, device].T).any(axis=1) & consent & free
+    quality = np.zeros(n)
+    quality[lic] = 1.0
+    for p in range(n_platforms):
+        taking_p = taking[p, device] & member[:, p] & consented[rows, col] & free
+        value = quality_taken * np.where(blocked[p, device], factor, 1)
+        quality = np.where(taking_p, np.maximum(quality, value), quality)
+    return quality, lic, holds, consented
+
+
+@pytest.mark.parametrize("platform_terms", [False, True])
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_flow_quality_equals_numpy(platform_terms, n_threads, restore_threads):
+    kernels.set_threads(n_threads)
+    kernels_min = kernels.MIN_BLOCK_WORK
+    kernels.MIN_BLOCK_WORK = 1_000  # three uneven blocks of 3,001 rows
+    try:
+        for seed in range(3):
+            u = _users(seed, n_platforms=2 + seed)
+            licensed, taking, blocked = u["pairs"]
+            args = (licensed, taking, blocked, platform_terms, 0.7, 1 - 0.35)
+            want = _plain_flow_quality(u, *args)
+            holds, consented = u["holds"].copy(), u["consented"].copy()
+            quality, lic = kernels.flow_quality(
+                u["member"],
+                u["device"],
+                u["device_col"],
+                holds,
+                consented,
+                u["trust_member"],
+                *args,
+            )
+            _assert_same((quality, lic, holds, consented), want)
+            assert 0.7 * (1 - 0.35) in quality and 1.0 in quality  # both paths taken
+    finally:
+        kernels.MIN_BLOCK_WORK = kernels_min
+
+
+@pytest.mark.parametrize("minimise", [False, True])
+def test_grant_device_data_equals_numpy(minimise):
+    u = _users(7)
+    quality = np.where(u["rng"].random(u["device"].size) < 0.5, 0.0, u["rng"].random(3_001))
+    want = u["holds"].copy()
+    rows, col, in_use = np.arange(want.shape[0]), u["device_col"], quality > 0
+    want[rows[in_use], col[in_use]] = True
+    if minimise:
+        for m in range(5):
+            want[:, 2 + m] &= in_use & (u["device"] == m)
+    got = u["holds"].copy()
+    kernels.grant_device_data(got, u["device"], col, quality, 2, 5, minimise)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_broker_sale_kernels_equal_numpy():
+    u = _users(8)
+    holds, trust = u["holds"], u["trust_member"]
+    at_broker = holds[:, 7:9].any(axis=1)
+    draws = u["rng"].random(holds.shape[0])
+    for column in (0, 3):
+        unsold = holds[:, column] & ~at_broker & ~trust
+        assert kernels.count_unsold(holds, column, at_broker, trust) == unsold.sum()
+        want_sold = unsold & (draws < 0.3)
+        sold = np.empty(holds.shape[0], dtype=bool)
+        count = kernels.sell_records(holds, column, at_broker, trust, draws, 0.3, sold)
+        np.testing.assert_array_equal(sold, want_sold)
+        assert count == want_sold.sum() > 0
+        want_holds, want_at = holds.copy(), at_broker | sold
+        want_holds[sold, 8] = True
+        kernels.hand_over(holds, 8, at_broker, sold)
+        np.testing.assert_array_equal(holds, want_holds)
+        np.testing.assert_array_equal(at_broker, want_at)
+
+
+def test_consent_kernels_equal_numpy():
+    u = _users(9)
+    n, rows, col = u["device"].size, np.arange(u["device"].size), u["device_col"]
+    refused_at = u["rng"].integers(-10_000, 30, size=(n, 10)).astype(np.int32)
+    pairs = u["pairs"][0] | u["pairs"][1]
+    for month, reask in ((30, 6), (12, 1), (5, 40)):
+        want = (
+            (u["member"] & pairs[:, u["device"]].T).any(axis=1)
+            & ~u["trust_member"]
+            & ~u["consented"][rows, col]
+            & (month - refused_at[rows, col] >= reask)
         )
+        got = kernels.consent_askers(
+            u["member"],
+            u["device"],
+            col,
+            pairs,
+            u["trust_member"],
+            u["consented"],
+            refused_at,
+            month,
+            reask,
+        )
+        np.testing.assert_array_equal(got, want)
+        assert 0 < got.sum() < n
+    draws, attention = u["rng"].random(n), u["rng"].random(n)
+    np.testing.assert_array_equal(
+        kernels.consent_reviews(u["consented"], col, draws, 0.4, attention),
+        u["consented"][rows, col] & (draws < 0.4 * attention),
+    )
+
+
+def test_no_kernel_thread_outlives_a_call_and_errors_reach_the_caller(restore_threads):
+    """Helper threads end with the call (a process may fork between passes: no warning, no
+    inherited pool), and an exception in any block is raised in the calling thread."""
+    import threading
+
+    kernels.set_threads(3)
+    before = threading.active_count()
+    seen = []
+
+    def kernel(out, start, stop):
+        seen.append((start, stop))
+        if start == 40:
+            raise RuntimeError("block 40")
+
+    bounds = np.array([0, 10, 40, 41, 41, 100])
+    kernels.run_blocks(lambda out, a, b: seen.append((a, b)), bounds[:4], None)
+    assert sorted(seen) == [(0, 10), (10, 40), (40, 41)]  # each non-empty block once
+    assert threading.active_count() == before
+    with pytest.raises(RuntimeError, match="block 40"):
+        kernels.run_blocks(kernel, bounds, None)
+    assert threading.active_count() == before
