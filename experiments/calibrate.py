@@ -44,6 +44,7 @@ import numpy as np
 from scipy import optimize, stats
 from scipy.stats import qmc
 
+from experiments.runner import one_thread_each
 from model import PARAMETERS, DataMarket, get_regime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,7 +280,9 @@ class Simulator:
 
     def __init__(self, seeds: Sequence[int], n_users: int, months: int, workers: int) -> None:
         self.seeds, self.n_users, self.months, self.workers = list(seeds), n_users, months, workers
-        self.pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+        self.pool = None
+        if workers > 1:
+            self.pool = ProcessPoolExecutor(max_workers=workers, initializer=one_thread_each)
         self.evaluations = 0
 
     def __enter__(self) -> Simulator:

@@ -48,7 +48,14 @@ from experiments.results import (
 )
 from experiments.spec import RunOutput, RunSpec, run_one
 
-__all__ = ["ExecutorError", "ResultsError", "RunFailure", "run_experiment", "scheduler_for"]
+__all__ = [
+    "ExecutorError",
+    "ResultsError",
+    "RunFailure",
+    "one_thread_each",
+    "run_experiment",
+    "scheduler_for",
+]
 
 #: Runs in flight per worker: enough to keep every worker busy while results are written.
 IN_FLIGHT_PER_WORKER = 2
@@ -137,14 +144,20 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
 
-def _one_thread_each() -> None:
-    """In each pool or Dask worker: BLAS (numpy's matrix products) on one thread. Two workers on
-    two cores, each with BLAS threads of its own, oversubscribe the cores: a 14-run sweep of
-    50,000 users took 64 s on 2 processes against 60 s serial, and 40 s with this. Results do not
-    depend on it (tests/experiments compare the pool and Dask with serial runs, bit for bit)."""
+def one_thread_each() -> None:
+    """In each pool or Dask worker: one thread for BLAS (numpy's matrix products) and for the
+    model's compiled kernels (`model.kernels.set_threads`), since the runs themselves are spread
+    over the cores. Two workers on two cores, each with threads of its own, oversubscribe the
+    cores: a 14-run sweep of 50,000 users took 64 s on 2 processes against 60 s serial, and 40 s
+    with one BLAS thread each. Results do not depend on it (tests/experiments compare the pool
+    and Dask with serial runs, bit for bit; the kernels give the same results on any number of
+    threads). Use it as the ``initializer`` of any process pool that plays runs."""
     from threadpoolctl import threadpool_limits
 
+    from model.kernels import set_threads
+
     threadpool_limits(limits=1)
+    set_threads(1)
 
 
 class _ProcessBackend(_Backend):
@@ -157,7 +170,7 @@ class _ProcessBackend(_Backend):
 
     def _new(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=_pool_context(), initializer=_one_thread_each
+            max_workers=self.workers, mp_context=_pool_context(), initializer=one_thread_each
         )
 
     def submit(self, spec: RunSpec) -> cf.Future:
@@ -214,7 +227,7 @@ class _DaskBackend(_Backend):
                 f"start one with `dask worker {scheduler}`"
             ) from exc
         self.workers = max(1, sum(self.client.nthreads().values()))
-        self.client.run(_one_thread_each)  # the workers connected now (see _one_thread_each)
+        self.client.run(one_thread_each)  # the workers connected now (see one_thread_each)
         self.executor = self.client.get_executor(pure=False)
 
     def close(self, *, cancel: bool) -> None:

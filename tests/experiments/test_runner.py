@@ -553,18 +553,37 @@ def test_readers_name_a_folder_that_is_not_a_results_folder(tmp_path):
         read_manifest(tmp_path)
 
 
-def _blas_threads() -> list[int]:
+def _worker_threads() -> tuple[list[int], int]:
     from threadpoolctl import threadpool_info
 
-    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    from model.kernels import threads
+
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return blas, threads()
 
 
-def test_pool_workers_run_blas_on_one_thread():
-    # Two workers, each with BLAS threads of its own, oversubscribe two cores (as Dask's
-    # workers avoid by setting OPENBLAS_NUM_THREADS=1).
+def test_pool_workers_run_blas_and_kernels_on_one_thread():
+    # Two workers, each with threads of its own, oversubscribe two cores (as Dask's workers
+    # avoid for BLAS by setting OPENBLAS_NUM_THREADS=1).
     backend = runner._ProcessBackend(1)
     try:
-        threads = backend.executor.submit(_blas_threads).result(timeout=120)
+        blas, kernel_threads = backend.executor.submit(_worker_threads).result(timeout=120)
     finally:
         backend.close(cancel=False)
-    assert threads and set(threads) == {1}, threads
+    assert blas and set(blas) == {1}, blas
+    assert kernel_threads == 1
+
+
+def test_one_thread_each_sets_the_kernels_to_one_thread():
+    from threadpoolctl import threadpool_limits
+
+    from model import kernels
+
+    before = kernels.threads()
+    kernels.set_threads(3)
+    try:
+        with threadpool_limits(limits=None):  # gives BLAS its threads back on leaving
+            runner.one_thread_each()
+            assert kernels.threads() == 1
+    finally:
+        kernels.set_threads(before)
