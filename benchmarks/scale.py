@@ -386,6 +386,8 @@ def render(
         f"{info['os']}; Python {info['python']}, {info['versions']}. Load average "
         f"(1/5/15 min) before: {loads[0]}, after: {loads[1]}.",
         "",
+        *targets(rows, mesa_rate, sweeps, sizes=sizes, months=months),
+        "",
         f"**One run** (`tencent_huawei_2017`, mean degree 20, {months} months, each in a fresh "
         "process):",
         "",
@@ -443,6 +445,50 @@ def render(
         "worker; *workers busy*: the share of the workers' time spent playing runs.",
     ]
     return "\n".join(lines)
+
+
+def targets(
+    rows: list[dict[str, Any]],
+    mesa_rate: float,
+    sweeps: dict[str, dict[str, Any]],
+    *,
+    sizes: tuple[int, ...],
+    months: int,
+) -> list[str]:
+    """Issue 6's targets against this run's figures, as a Markdown table."""
+    largest, second = sizes[-1], sizes[-2]
+
+    def at(n: int, key: str) -> list[float]:
+        return [row[key] for row in rows if row["users"] == n]
+
+    def cost(n: int, regime: str) -> float:
+        row = next(r for r in rows if r["users"] == n and r["regime"] == regime)
+        return row["total_s"] / (n * months)
+
+    def verdict(met: bool) -> str:
+        return "yes" if met else "**no**"
+
+    whole = at(largest, "total_s")
+    peak = max(at(largest, "peak_rss_mb"))
+    scaling = [cost(largest, regime) / cost(second, regime) for regime in REGIMES]
+    versus_mesa = [row["user_steps_per_s"] / mesa_rate for row in rows if row["users"] >= second]
+    pool = sweeps["serial"]["seconds"] / sweeps["processes"]["seconds"]
+    dask = sweeps["dask"]["seconds"] / sweeps["processes"]["seconds"]
+    return [
+        "| target (issue 6) | this run | met? |",
+        "|---|---|---|",
+        f"| {largest:,} users × {months} months in ≤ 20 s | "
+        f"{min(whole):.0f}–{max(whole):.0f} s | {verdict(max(whole) <= 20)} |",
+        f"| peak memory ≤ 1.5 GB at {largest:,} users | {peak / 1024:.2f} GB "
+        f"| {verdict(peak <= 1.5 * 1024)} |",
+        f"| cost per user-step at {largest:,} within 1.5× of {second:,} (set-up included) | "
+        f"{min(scaling):.2f}–{max(scaling):.2f}× | {verdict(max(scaling) <= 1.5)} |",
+        f"| ≥ 15× the Mesa reference's agent-steps per second | {min(versus_mesa):.1f}–"
+        f"{max(versus_mesa):.1f}× | {verdict(min(versus_mesa) >= 15)} |",
+        f"| sweep on 2 workers ≥ 1.7× serial | {pool:.2f}× | {verdict(pool >= 1.7)} |",
+        f"| Dask within 10% of local processes | Dask takes {dask:.2f}× their time "
+        f"| {verdict(dask <= 1.1)} |",
+    ]
 
 
 def write(report: str) -> None:
