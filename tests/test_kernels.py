@@ -14,7 +14,9 @@ Checks:
 * `contact_exposure` (one read of each contact, exposure in the pass, rows split over threads)
   equals scipy's products followed by `model.flows.exposure`, for any split of the rows into
   blocks (uneven and empty ones included), one or several passes, the >63-flag fallback, and a
-  hub past a byte-lane counter; `pack_flag_pair` equals packing the concatenation;
+  hub past a byte-lane counter, and graphs with fewer contacts than the prefetch look-ahead
+  (none included); `prefetch` changes nothing; `pack_flag_pair` equals packing the
+  concatenation;
 * `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs; no
   helper thread outlives a call, and an error in a block reaches the caller;
 * the phase 3–4 kernels (`pair_users`, `column_counts`, `flow_quality` on one thread and over
@@ -268,6 +270,70 @@ def test_contact_exposure_counts_past_a_byte_lane():
         got, _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
     )
     assert got[0][0, 0] == 1.0 and got[1][0, 0] == 1.0
+
+
+@pytest.mark.parametrize("n_edges", [0, 1, 3, 40])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_contact_exposure_pass_near_the_end_of_the_contacts(n_edges, n_threads, restore_threads):
+    """Fewer contacts than the prefetch look-ahead (none at all included), a hub whose sums of
+    unequal weights depend on their order, and empty rows last: the look-ahead past the last
+    contact is clamped, and prefetching changes no value."""
+    kernels.set_threads(n_threads)
+    rng = np.random.default_rng(n_edges)
+    n = 12
+    hub_contacts = rng.permutation(np.arange(1, n - 2))[: min(n_edges, n - 3)]
+    pairs = {(0, int(c)) for c in hub_contacts}
+    while len(pairs) < n_edges:
+        a, b = sorted(rng.integers(0, n - 2, size=2))  # users n − 2, n − 1 stay alone
+        if a != b:
+            pairs.add((int(a), int(b)))
+    lo, hi = np.array([[a, b] for a, b in sorted(pairs)], dtype=np.int64).reshape(-1, 2).T
+    rows, cols = np.concatenate([lo, hi]), np.concatenate([hi, lo])
+    graph = sp.csr_array((np.ones(rows.size, np.float32), (rows, cols)), shape=(n, n))
+    graph.sort_indices()
+    assert graph.nnz < kernels.PREFETCH_AHEAD or n_edges == 40
+    degree = np.diff(graph.indptr)
+    holds, member = rng.random((n, 10)) < 0.3, rng.random((n, 2)) < 0.6
+    weight = rng.lognormal(size=n) / np.maximum(degree, 1)
+    own, shared, leakage = rng.integers(0, 10, size=n), np.array([8, 9]), rng.random(10)
+    got = kernels.contact_exposure_pass(
+        graph.indptr.astype(np.int32),
+        graph.indices.astype(np.int32),
+        kernels.pack_flag_pair(holds, member),
+        12,
+        weight,
+        own,
+        shared,
+        leakage,
+        np.array([0, 1, 5, n]),
+    )
+    _assert_same(
+        got, _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
+    )
+    assert np.all(got[3][n - 2 :] == 0.0)
+
+
+def test_prefetch_reads_and_writes_nothing():
+    """`prefetch` is a hint: prefetching every element (and past the end) leaves the array, and
+    what is read after it, as they were."""
+    import numba
+
+    @numba.njit
+    def sum_after_prefetch(values, ahead):
+        total = 0.0
+        for i in range(values.size):
+            kernels.prefetch(values, i + ahead)
+            total += values[i]
+        return total
+
+    values = np.random.default_rng(1).random(1_000)
+    before = values.copy()
+    want = 0.0
+    for x in values.tolist():  # in order (Python's sum() of floats compensates since 3.12)
+        want += x
+    for ahead in (0, 16, 5_000):
+        assert sum_after_prefetch(values, ahead) == want
+    np.testing.assert_array_equal(values, before)
 
 
 @pytest.mark.parametrize(("a", "b"), [(1, 0), (10, 2), (9, 7), (12, 20), (40, 23)])
