@@ -20,6 +20,7 @@ however long the sweep.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import math
 import multiprocessing
 import os
@@ -160,6 +161,32 @@ def one_thread_each() -> None:
     set_threads(1)
 
 
+#: glibc's `mallopt` settings, and the values `reuse_freed_memory` gives them: arrays up to
+#: 32 MiB come from the heap (glibc's own ceiling for its dynamic threshold), and up to 64 MiB
+#: of freed memory stays with the process for the next month's arrays.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 32 * 2**20
+_TRIM_THRESHOLD_BYTES = 64 * 2**20
+
+
+def reuse_freed_memory() -> None:
+    """In each Dask worker: let glibc reuse freed memory for new arrays, as in any process.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also fixes glibc's
+    mmap threshold at 128 kB: every larger array is mapped afresh and unmapped when freed, so
+    each new array page-faults again. A run of 50,000 users × 60 months took 360,000 minor page
+    faults and 0.6–0.8 s of system time on a Dask worker against 10,000 and 0.02 s in a pool
+    worker, and 2.3–2.9 s against 1.5–1.8 s. Not glibc (no ``mallopt``): nothing to do.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
+
+
 class _ProcessBackend(_Backend):
     name = "processes"
 
@@ -228,6 +255,7 @@ class _DaskBackend(_Backend):
             ) from exc
         self.workers = max(1, sum(self.client.nthreads().values()))
         self.client.run(one_thread_each)  # the workers connected now (see one_thread_each)
+        self.client.run(reuse_freed_memory)
         self.executor = self.client.get_executor(pure=False)
 
     def close(self, *, cancel: bool) -> None:
