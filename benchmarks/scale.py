@@ -1,6 +1,6 @@
 """Speed and scale: one command measures the model and writes docs/performance.md.
 
-    .venv/bin/python benchmarks/scale.py            # the full benchmark (about 15–20 min)
+    .venv/bin/python benchmarks/scale.py            # the full benchmark (about 7–8 min on 2 cores)
     .venv/bin/python benchmarks/scale.py --quick    # a smoke test of the same (about 1 min)
 
 It measures, each configuration in a fresh process (so that peak memory is its own):
