@@ -157,7 +157,8 @@ def update_flows(model: DataMarket) -> None:
     shared = [*range(holders.brokers.start, holders.brokers.stop)]
     if model.trust is not None:
         shared.append(holders.trust)
-    # = contact_pass over [holds, member] with `contact_harm_columns`, then `exposure`.
+    # = graph.contact_pass over [holds, member], columns (device maker, *shared), then
+    # `exposure`.
     (
         model.contact_held,
         model.month.platform_contacts,

@@ -15,10 +15,8 @@ from model.kernels import (
     bucketed_searchsorted,
     contact_exposure_pass,
     pack_flag_pair,
-    pack_flags,
     symmetric_csr_indices,
 )
-from model.kernels import contact_pass as _contact_pass
 
 
 def social_graph(
@@ -93,14 +91,12 @@ def contact_pass(
     weight: np.ndarray,
     columns: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Everything a month needs from the graph, in one pass over it.
+    """Everything a month needs from the graph, by scipy products: the reference that
+    `contact_exposure` equals, and its path when the flags do not fit in one word.
 
     Returns (shares, unflagged): shares[i, h] = `contact_share(graph, flags, degree)`; and
     unflagged[i, q] = Σ weight[j] over i's contacts j without flags[j, columns[i, q]] (each user
-    her own columns), equal to ``(graph @ (weight * ~flags[:, c]))[i]`` with c = columns[i, q].
-
-    Both equal the scipy products bit for bit: counts are whole numbers, and sums run over each
-    row in the same order. With more flag columns than fit in a word, those products are used.
+    her own columns), i.e. ``(graph @ (weight * ~flags[:, c]))[i]`` with c = columns[i, q].
 
     Args:
         graph: the symmetric CSR adjacency; degree: contacts per user.
@@ -108,25 +104,13 @@ def contact_pass(
         weight: (n_users,) non-negative.
         columns: (n_users, Q) integer column indices into `flags`.
     """
-    k = flags.shape[1]
-    safe = np.maximum(degree, 1).astype(np.float64)
-    if k > PACKED_COLUMNS:
-        shares = contact_share(graph, flags, degree)
-        unflagged = np.empty(columns.shape)
-        for c in range(k):
-            rows, slots = np.nonzero(columns == c)
-            if rows.size:
-                unflagged[rows, slots] = (graph @ (weight * ~flags[:, c]))[rows]
-        return shares, unflagged
-    counts, unflagged = _contact_pass(
-        graph.indptr,
-        graph.indices,
-        pack_flags(flags),
-        k,
-        weight.astype(np.float64),
-        columns.astype(np.int64),
-    )
-    return counts / safe[:, None], unflagged
+    shares = contact_share(graph, flags, degree)
+    unflagged = np.empty(columns.shape)
+    for c in range(flags.shape[1]):
+        rows, slots = np.nonzero(columns == c)
+        if rows.size:
+            unflagged[rows, slots] = (graph @ (weight * ~flags[:, c]))[rows]
+    return shares, unflagged
 
 
 def contact_exposure(

@@ -52,8 +52,8 @@ class Month:
     personalisation_gain: np.ndarray = field(init=False)  # CU per month
     contact_share: np.ndarray = field(init=False)  # (N, P) contacts on each platform
     platform_contacts: np.ndarray | None = None  # the same, from phase 4's pass over the graph
-    # Σ θ_j / deg_j over each user's contacts whose data a holder lacks, for the holders of
-    # `planner.contact_harm_columns` (her device's maker, each broker, the trust): phase 4.
+    # Σ θ_j / deg_j over each user's contacts whose data a holder lacks, one column per holder,
+    # in this order: her device's maker, each broker, the trust where there is one (phase 4).
     unheld_contact_weight: np.ndarray | None = None
     buyers: np.ndarray = field(init=False)  # users who replaced their device
     utility: np.ndarray = field(init=False)  # money-metric utility, CU per month

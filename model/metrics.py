@@ -154,8 +154,8 @@ def potential_flows(model: DataMarket) -> PotentialFlows:
     """
     p, users, holders, month = model.p, model.users, model.holders, model.month
     leakage, misuse = holder_leakage(model), holder_misuse(model)
-    # Phase 4's Σ θ_j / deg_j over contacts whose data the holder lacks, by
-    # `planner.contact_harm_columns`: the user's device maker, each broker, then the trust.
+    # Phase 4's Σ θ_j / deg_j over contacts whose data the holder lacks, one column per holder:
+    # the user's device maker, each broker, then the trust (see `Month.unheld_contact_weight`).
     unheld = month.unheld_contact_weight
     trust_slot = 1 + len(model.brokers)
 

@@ -36,19 +36,6 @@ def contact_harm(
     return misuse * leakage * (graph @ per_contact.astype(np.float64))
 
 
-def contact_harm_columns(
-    maker_columns: np.ndarray, broker_columns: range, trust_column: int | None
-) -> np.ndarray:
-    """(N, Q) holder columns whose `contact_harm` the benchmark needs for each user: her device
-    maker's (`maker_columns`, one per user), each broker's, then the trust's where there is one.
-    """
-    shared = [*broker_columns, *([] if trust_column is None else [trust_column])]
-    columns = np.empty((maker_columns.size, 1 + len(shared)), dtype=np.int64)
-    columns[:, 0] = maker_columns
-    columns[:, 1:] = shared
-    return columns
-
-
 def flow_cost(
     theta: np.ndarray, exposure_now: np.ndarray, misuse: float, harm_to_contacts: np.ndarray
 ) -> np.ndarray:

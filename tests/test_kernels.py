@@ -6,9 +6,9 @@ Checks:
 * `social_graph` (bucketed search, sort-and-mask de-duplication, CSR filled row by row) equals
   the straightforward construction (`np.searchsorted`, `np.unique`, scipy's COO → CSR);
 * `bucketed_searchsorted` equals `np.searchsorted(side="right")`, keys on the edges included;
-* `contact_pass` equals scipy's products: shares of flagged contacts, and sums of a weight over
-  unflagged contacts, for 1 to 70 flag columns (the packed path and the fallback), more than four
-  sum columns, and a hub with more contacts than a 16-bit counter holds;
+* `model.graph.contact_pass` (the reference, and the path beyond 63 flags) equals scipy's
+  product row by row: shares of flagged contacts, and sums of a weight over unflagged contacts,
+  for 1 to 70 flag columns and more than four sum columns;
 * `any_per_row`, `any_per_column` and `overall_exposure` (one thread and uneven blocks on
   three) equal their numpy expressions;
 * `contact_exposure` (one read of each contact, exposure in the pass, rows split over threads)
@@ -111,26 +111,6 @@ def test_contact_pass_equals_scipy_products(k):
     want_shares, want_sums = _scipy_pass(graph, degree, flags, weight, columns)
     np.testing.assert_array_equal(shares, want_shares)
     np.testing.assert_array_equal(sums, want_sums)
-
-
-def test_contact_pass_counts_past_a_16_bit_field():
-    """A hub with 70,000 contacts: the packed counters are emptied before they overflow."""
-    n = 70_001
-    hub = np.zeros(n - 1, dtype=np.int64)
-    leaves = np.arange(1, n)
-    rows, cols = np.concatenate([hub, leaves]), np.concatenate([leaves, hub])
-    graph = sp.csr_array((np.ones(rows.size, np.float32), (rows, cols)), shape=(n, n))
-    graph.sort_indices()
-    degree = np.diff(graph.indptr)
-    flags = np.ones((n, 3), dtype=bool)
-    flags[::7, 1] = False
-    weight = np.full(n, 0.5)
-    columns = np.tile([0, 1], (n, 1))
-    shares, sums = contact_pass(graph, degree, flags, weight, columns)
-    want_shares, _ = _scipy_pass(graph, degree, flags, weight, columns[:1])
-    np.testing.assert_array_equal(shares, want_shares)
-    assert shares[0, 0] == 1.0
-    assert sums[0, 1] == (graph @ (weight * ~flags[:, 1]))[0]
 
 
 @pytest.mark.parametrize("n_threads", [1, 3])
