@@ -12,8 +12,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import brentq
-from scipy.stats import norm
+
+# The standard normal CDF (scipy.stats.norm.cdf is this function): importing scipy.stats would
+# add about a second to the start-up of every process that imports the model.
+from scipy.special import ndtr
 
 from model.graph import contact_share, degrees, social_graph
 from model.parameters import MarketScenario
@@ -124,7 +126,9 @@ def bimodal_low_median(median: float, high_share: float, ratio: float, spread: f
     def below_median(log_low: float) -> float:
         z_low = (np.log(median) - log_low) / spread
         z_high = (np.log(median) - log_low - np.log(ratio)) / spread
-        return (1 - high_share) * norm.cdf(z_low) + high_share * norm.cdf(z_high) - 0.5
+        return (1 - high_share) * ndtr(z_low) + high_share * ndtr(z_high) - 0.5
+
+    from scipy.optimize import brentq  # only here: half a second to import
 
     width = np.log(ratio) + 10 * spread
     return float(np.exp(brentq(below_median, np.log(median) - width, np.log(median) + width)))
