@@ -254,8 +254,10 @@ class _DaskBackend(_Backend):
                 f"start one with `dask worker {scheduler}`"
             ) from exc
         self.workers = max(1, sum(self.client.nthreads().values()))
-        self.client.run(one_thread_each)  # the workers connected now (see one_thread_each)
-        self.client.run(reuse_freed_memory)
+        from experiments.dask_worker import WorkerSetUp
+
+        # On the workers connected now and on any that join later (see the plugin).
+        self.client.register_plugin(WorkerSetUp())
         self.executor = self.client.get_executor(pure=False)
 
     def close(self, *, cancel: bool) -> None:
