@@ -4,11 +4,17 @@
 `SeedSequence`), so executor and results tests need no experiment file. `dask_cluster` starts a
 real ``dask scheduler`` and ``dask worker`` as subprocesses bound to 127.0.0.1 and yields the
 scheduler's address; it stops them (and every process they started) at the end of the session.
+`start_dask` starts one of them; on Linux each dies with the process that started it, so a
+pytest run killed with SIGKILL leaves no cluster behind (test_cluster_cleanup.py checks it).
+
+The model is imported only where a fixture needs it, so that importing this module (as
+test_cluster_cleanup.py's helper process does) is quick.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -18,12 +24,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
-from experiments.spec import RunSpec
-from model import DEFAULT_SCENARIO, REGIMES, get_regime
+if TYPE_CHECKING:
+    from experiments.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,6 +54,9 @@ def build_runs(
     Run k's seed depends only on (sample, replication), as in a compiled experiment, so policies
     share their random numbers within a replication.
     """
+    from experiments.spec import RunSpec
+    from model import DEFAULT_SCENARIO, REGIMES, get_regime
+
     policies = list(REGIMES)[:n_policies]
     children = np.random.SeedSequence(root_seed).spawn(n_samples * n_reps)
     leakages = np.linspace(0.1, 0.5, n_samples) if n_samples > 1 else [None]
@@ -93,6 +103,53 @@ def _dask_command() -> str:
     return found
 
 
+#: Linux's `prctl` option that sends the caller a signal when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when its parent dies (Linux only;
+    elsewhere None, and a killed test run may leave the cluster running).
+
+    The kernel sends the signal when the *thread* that forked the child exits, not the whole
+    process. pytest runs fixtures on its main thread, which lives as long as the run, so that is
+    the parent here; start children from a short-lived thread and they would get SIGTERM when
+    that thread ends. The signal survives the ``exec`` of the ``dask`` command (it is not
+    setuid). Dask's CLI handles SIGTERM by closing down: the scheduler stops, and ``dask worker``
+    (the nanny) stops the worker processes it started.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the forked child
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:  # the parent died before prctl: nobody will signal us
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def start_dask(
+    name: str, *args: str, log: Path, env: dict[str, str] | None, cwd: Path
+) -> subprocess.Popen:
+    """Start ``dask <name> <args>`` in its own session, output to `log`, environment `env`
+    (None: this process's), dying with this thread on Linux (`_die_with_parent`). Stop it
+    with `_stop`."""
+    with open(log, "wb") as output:  # the child keeps its own copy of the file
+        return subprocess.Popen(
+            [_dask_command(), name, *args],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),
+        )
+
+
 def _stop(process: subprocess.Popen) -> None:
     """Kill a process started in its own session, with everything it started."""
     with contextlib.suppress(ProcessLookupError):
@@ -117,23 +174,11 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     address = f"tcp://127.0.0.1:{_free_port()}"
-    dask = _dask_command()
     processes: list[subprocess.Popen] = []
     client = None
 
     def start(name: str, *args: str) -> None:
-        log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - the child writes it
-        processes.append(
-            subprocess.Popen(
-                [dask, name, *args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=logs,
-                start_new_session=True,
-            )
-        )
-        log.close()
+        processes.append(start_dask(name, *args, log=logs / f"{name}.log", env=env, cwd=logs))
 
     try:
         start("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
