@@ -613,3 +613,37 @@ def test_dask_workers_reuse_freed_memory(dask_cluster):
     finally:
         backend.close(cancel=False)
     assert faults < 200 * 256 / 10, faults
+
+
+def test_a_dask_worker_that_joins_later_is_set_up_too(dask_cluster, tmp_path):
+    # Client.run would reach only the workers connected when the runner connects; a worker
+    # added during a sweep kept every CPU for the kernels and the nanny's page-faulting malloc.
+    from tests.experiments.conftest import DASK_WORKERS, ROOT, _stop, start_dask
+
+    backend = runner._backend(1, dask_cluster)
+    client = backend.client
+    before = set(client.scheduler_info()["workers"])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    late = start_dask(
+        "worker", dask_cluster, "--nworkers", "1", "--nthreads", "1", "--host", "127.0.0.1",
+        "--no-dashboard", log=tmp_path / "late-worker.log", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        client.wait_for_workers(DASK_WORKERS + 1, timeout=120)
+        (joined,) = set(client.scheduler_info()["workers"]) - before
+        on_it = {"workers": [joined], "allow_other_workers": False, "pure": False}
+        blas, kernel_threads = client.submit(_worker_threads, **on_it).result(timeout=120)
+        faults = client.submit(_page_faults_allocating_arrays, **on_it).result(timeout=120)
+    finally:
+        _stop(late)
+        deadline = time.monotonic() + 60  # the scheduler forgets the stopped worker
+        while len(client.scheduler_info()["workers"]) > DASK_WORKERS:
+            assert time.monotonic() < deadline, "the late worker was not removed"
+            time.sleep(0.2)
+        backend.close(cancel=False)
+    assert blas and set(blas) == {1}, blas
+    assert kernel_threads == 1
+    assert faults < 200 * 256 / 10, faults
