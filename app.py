@@ -169,8 +169,24 @@ def figure_update(
     return traces, _changed(shown["layout"], figure["layout"])
 
 
+class Drawing:
+    """A figure handed to `LiveFigure`, compared by identity. Each render builds new figures;
+    comparing them by value (what Solara does with a component's arguments) would turn both
+    into JSON, deep-copied, for nothing: a new figure is always drawn."""
+
+    __slots__ = ("figure",)
+
+    def __init__(self, figure: go.Figure) -> None:
+        self.figure = figure
+
+
+def live_figure(figure: go.Figure):
+    """The chart of `figure`, drawn in place of the one the same spot held before."""
+    return LiveFigure(Drawing(figure))
+
+
 @solara.component
-def LiveFigure(figure: go.Figure):
+def LiveFigure(drawing: Drawing):
     """A plotly chart redrawn in place. Each step sends the browser only what changed since the
     chart was last drawn (the new month's values, the recoloured dots; never the network's fixed
     contacts, nor a layout that stayed the same) as one update, which plotly.js draws once.
@@ -182,6 +198,7 @@ def LiveFigure(figure: go.Figure):
 
     def send() -> None:
         widget: FigureWidget = solara.get_widget(element)
+        figure = drawing.figure
         new = figure.to_plotly_json()
         update = figure_update(shown.current, new)
         if update is None:
@@ -200,7 +217,7 @@ def LiveFigure(figure: go.Figure):
                         widget.layout.update(layout, overwrite=True)
         shown.current = new
 
-    solara.use_effect(send, [figure])
+    solara.use_effect(send, [drawing])
     return element
 
 
@@ -208,7 +225,7 @@ def _chart(title: str, what: str, figure) -> None:
     with solara.Card(margin=0, style={"height": "100%"}):
         _heading(title)
         _what(what)
-        LiveFigure(figure)
+        live_figure(figure)
 
 
 @solara.component
@@ -348,7 +365,7 @@ def ComparisonPanel(lab: MarketLab, month: int):
             style={"overflow-x": "auto", "font-size": "0.85em"},
         )
         _heading("The trade-off: total welfare against mean exposure")
-        LiveFigure(comparison_figure(table, current))
+        live_figure(comparison_figure(table, current))
 
 
 @solara.component

@@ -289,7 +289,7 @@ def test_live_figure_holds_each_months_figure():
 
     @solara.component
     def Chart():
-        return app.LiveFigure(figure.value)
+        return app.live_figure(figure.value)
 
     _box, rc = solara.render(Chart(), handle_error=False)
     try:
