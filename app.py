@@ -25,12 +25,14 @@ end-to-end tests use it to start smaller). The figures are built by `experiments
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import solara
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 from plotly.graph_objs import FigureWidget
+from plotly.io.json import to_json_plotly
 
 from experiments.viz import (
     AS_REGIME,
@@ -134,36 +136,88 @@ def _what(text: str) -> None:
     solara.Text(text, style={"font-size": "0.85em", "color": "#555"})
 
 
-def _keys(figure: go.Figure | FigureWidget) -> list[tuple[str, ...]]:
-    """What a figure's traces and layout set, at the top level: equal for two figures drawn by
-    the same code path from different months."""
-    return [tuple(sorted(t.to_plotly_json())) for t in figure.data] + [
-        tuple(sorted(figure.layout.to_plotly_json()))
-    ]
+def _json(value: Any) -> str:
+    return to_json_plotly(value)
+
+
+def _shape(figure: dict[str, Any]) -> list[tuple[str, ...]]:
+    """What a figure's traces and layout set, at the top level (plotly.js's trace ids aside):
+    equal for two figures drawn by the same code path from different months."""
+    traces = [tuple(sorted(k for k in t if k != "uid")) for t in figure["data"]]
+    return [*traces, tuple(sorted(figure["layout"]))]
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The top-level properties of `new` whose value differs from `old`'s."""
+    return {
+        key: value
+        for key, value in new.items()
+        if key != "uid" and (key not in old or _json(old[key]) != _json(value))
+    }
+
+
+def figure_update(
+    shown: dict[str, Any] | None, figure: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    """What must change to turn the chart `shown` (a plotly figure as JSON, ``{"data": [...],
+    "layout": {...}}``) into `figure`: per trace, the properties whose value differs, and the
+    layout's. None when the two differ in shape (other traces or settings): then the chart is
+    drawn anew."""
+    if shown is None or _shape(shown) != _shape(figure):
+        return None
+    traces = [_changed(old, new) for old, new in zip(shown["data"], figure["data"], strict=True)]
+    return traces, _changed(shown["layout"], figure["layout"])
+
+
+class Drawing:
+    """A figure handed to `LiveFigure`, compared by identity. Each render builds new figures;
+    comparing them by value (what Solara does with a component's arguments) would turn both
+    into JSON, deep-copied, for nothing: a new figure is always drawn."""
+
+    __slots__ = ("figure",)
+
+    def __init__(self, figure: go.Figure) -> None:
+        self.figure = figure
+
+
+def live_figure(figure: go.Figure):
+    """The chart of `figure`, drawn in place of the one the same spot held before."""
+    return LiveFigure(Drawing(figure))
 
 
 @solara.component
-def LiveFigure(figure: go.Figure):
-    """A plotly chart redrawn in place: the new month's figure goes to the browser as one
-    update, which plotly.js draws once. (`solara.FigurePlotly` replaces the layout, adds the new
-    traces and deletes the old ones: three redraws per chart per step.) A figure of another
-    shape (other traces or settings) replaces the old one whole."""
+def LiveFigure(drawing: Drawing):
+    """A plotly chart redrawn in place. Each step sends the browser only what changed since the
+    chart was last drawn (the new month's values, the recoloured dots; never the network's fixed
+    contacts, nor a layout that stayed the same) as one update, which plotly.js draws once.
+    (`solara.FigurePlotly` replaces the layout, adds the new traces and deletes the old ones:
+    three redraws per chart per step.) A figure of another shape (other traces or settings)
+    replaces the old one whole."""
     element = FigureWidget.element()
+    shown = solara.use_ref(None)  # the figure the chart holds, as JSON
 
     def send() -> None:
         widget: FigureWidget = solara.get_widget(element)
-        if _keys(widget) == _keys(figure):
-            with widget.batch_update():
-                for old, new in zip(widget.data, figure.data, strict=True):
-                    old.update(new.to_plotly_json(), overwrite=True)
-                widget.layout.update(figure.layout.to_plotly_json(), overwrite=True)
-        else:
+        figure = drawing.figure
+        new = figure.to_plotly_json()
+        update = figure_update(shown.current, new)
+        if update is None:
             with widget.batch_update():
                 widget.data = []
                 widget.layout = figure.layout
             widget.add_traces(figure.data)
+        else:
+            traces, layout = update
+            if any(traces) or layout:
+                with widget.batch_update():
+                    for trace, changes in zip(widget.data, traces, strict=True):
+                        if changes:
+                            trace.update(changes, overwrite=True)
+                    if layout:
+                        widget.layout.update(layout, overwrite=True)
+        shown.current = new
 
-    solara.use_effect(send, [figure])
+    solara.use_effect(send, [drawing])
     return element
 
 
@@ -171,7 +225,7 @@ def _chart(title: str, what: str, figure) -> None:
     with solara.Card(margin=0, style={"height": "100%"}):
         _heading(title)
         _what(what)
-        LiveFigure(figure)
+        live_figure(figure)
 
 
 @solara.component
@@ -311,7 +365,7 @@ def ComparisonPanel(lab: MarketLab, month: int):
             style={"overflow-x": "auto", "font-size": "0.85em"},
         )
         _heading("The trade-off: total welfare against mean exposure")
-        LiveFigure(comparison_figure(table, current))
+        live_figure(comparison_figure(table, current))
 
 
 @solara.component

@@ -235,3 +235,73 @@ def test_every_slider_starts_on_one_of_its_stops():
         stops = (slider["value"] - slider["min"]) / slider["step"]
         assert stops == pytest.approx(round(stops), abs=1e-6), (name, slider)
         assert slider["min"] <= slider["value"] <= slider["max"], (name, slider)
+
+
+def _plain(figure) -> dict:
+    """A figure's traces and layout as plain JSON (numpy arrays as lists), trace ids aside."""
+    import json
+
+    from plotly.io.json import to_json_plotly
+
+    data = json.loads(to_json_plotly(figure.to_plotly_json()))
+    for trace in data["data"]:
+        trace.pop("uid", None)
+    return data
+
+
+def test_a_step_sends_only_what_changed():
+    import app
+
+    lab = MarketLab(n_users=N, rng=5)
+    lab.step()
+    before = {k: f.to_plotly_json() for k, f in all_figures(lab).items()}
+    lab.step()
+    after = {k: f.to_plotly_json() for k, f in all_figures(lab).items()}
+    for name in ("welfare", "privacy", "market", "shares"):
+        traces, layout = app.figure_update(before[name], after[name])
+        # A month more on every line; the layout (axes, legend, size) stays.
+        for changes, new in zip(traces, after[name]["data"], strict=True):
+            assert {"x", "y"} <= set(changes), (name, sorted(changes))
+            assert list(changes["y"]) == list(new["y"]) and len(new["y"]) == 2
+        assert layout == {}, (name, layout)
+    traces, layout = app.figure_update(before["network"], after["network"])
+    contacts, users, _rings = traces
+    assert contacts == {}, "the fixed contacts went to the browser again"
+    assert set(users) <= {"marker", "customdata"} and layout == {}
+    # Another shape (a trace more) is drawn anew; so is a chart not drawn yet.
+    more = welfare_figure(lab.market)
+    more.add_scatter(x=[1], y=[1], name="extra")
+    assert app.figure_update(after["welfare"], more.to_plotly_json()) is None
+    assert app.figure_update(None, after["welfare"]) is None
+
+
+def test_live_figure_holds_each_months_figure():
+    # The page's chart, updated in place month by month, holds what the month's figure has.
+    import solara
+    from plotly.graph_objs import FigureWidget
+
+    import app
+
+    lab = MarketLab(n_users=N, rng=5)
+    figure = solara.reactive(app.network_figure(lab.market, *_sample(lab)))
+    figures = {"network": lambda: app.network_figure(lab.market, *_sample(lab))}
+    figures["welfare"] = lambda: welfare_figure(lab.market)
+
+    @solara.component
+    def Chart():
+        return app.live_figure(figure.value)
+
+    _box, rc = solara.render(Chart(), handle_error=False)
+    try:
+        widget = rc.find(FigureWidget).widget
+        for month, name in enumerate(["network", "network", "welfare", "welfare", "network"]):
+            lab.step()
+            figure.value = figures[name]()
+            assert _plain(widget) == _plain(figure.value), (month + 1, name)
+            assert widget is rc.find(FigureWidget).widget, "the chart was created anew"
+    finally:
+        rc.close()
+
+
+def _sample(lab):
+    return lab.sample_nodes, lab.sample_edges, lab.sample_positions

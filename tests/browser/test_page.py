@@ -16,6 +16,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from model import HEADLINE, REGIMES, DataMarket
+from model.flows import overall_exposure
+from model.metrics import third_party_mask
 
 from .conftest import N_USERS
 
@@ -217,6 +219,34 @@ def test_numbers_match_the_model_run_directly(page: Page, server_url: str) -> No
     for name in ("total_welfare", "consent_rate", "privacy_harm", "mean_exposure"):
         shown = trace(page, name.replace("_", " "))["y"]
         assert shown == pytest.approx(expected[name].to_list(), rel=1e-12, abs=1e-12), name
+
+
+def test_network_dots_show_each_months_exposure(page: Page, server_url: str) -> None:
+    # Each step updates the network chart in place (only the dots' colours and rings go to the
+    # browser): after several months it must hold that month's exposure, every contact still
+    # drawn.
+    months = 3
+    open_lab(page, server_url)
+    contacts_before = trace(page, "contacts")
+    step(page, months)
+    users, colours, rings = page.evaluate(
+        """() => {
+            // As plotly.js draws them (_fullData: arrays sent as base64 decoded).
+            const traces = Array.from(document.querySelectorAll('.js-plotly-plot'))
+                .flatMap(gd => gd._fullData || []);
+            const users = traces.find(t => t.name === 'users');
+            const rings = traces.find(t => t.name.startsWith('exposed, never consented'));
+            return [Array.from(users.customdata, c => Number(c[0])),
+                    Array.from(users.marker.color, Number), rings.name];
+        }"""
+    )
+    market = direct(DEFAULT_REGIME, months)
+    third = third_party_mask(market)
+    exposure = overall_exposure(market.exposure, third)
+    never = ~(market.users.consented & third).any(axis=1) & (exposure > 0)
+    assert colours == pytest.approx(exposure[users].tolist(), rel=1e-12, abs=1e-12)
+    assert rings == f"exposed, never consented ({int(never[users].sum())} of {len(users)})"
+    assert trace(page, "contacts") == contacts_before, "the contacts moved"
 
 
 def test_comparison_panel_fills_in(page: Page, server_url: str) -> None:
