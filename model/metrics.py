@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from model.flows import holder_leakage, holder_misuse
-from model.kernels import any_per_row
+from model.kernels import any_per_row, row_blocks, run_blocks
 from model.planner import PlannerGap, flow_cost, gap_from_flows
 
 if TYPE_CHECKING:
@@ -232,7 +232,9 @@ def month_planner_gap(model: DataMarket) -> PlannerGap:
     return gap_from_flows(*_month_flows(model), model.users.n)
 
 
-def _month_flows(model: DataMarket) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _month_flows(
+    model: DataMarket, bounds: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, int, int]:
     """`_flow_pass` on the model's state: (net[beneficial], net[actual], n_over, n_under)."""
     p, users, holders, month = model.p, model.users, model.holders, model.month
     n_makers = len(model.makers)
@@ -258,10 +260,10 @@ def _month_flows(model: DataMarket) -> tuple[np.ndarray, np.ndarray, int, int]:
         float(1 - p.generic_service_share),
         float(p.service_revenue_rate),
         float(p.broker_resale_value),
+        bounds,
     )
 
 
-@numba.njit(cache=True, nogil=True)
 def _flow_pass(
     device: np.ndarray,
     member: np.ndarray,
@@ -283,6 +285,7 @@ def _flow_pass(
     gain_share: float,
     service_rate: float,
     resale: float,
+    bounds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """The month's potential flows reduced to what `planner_gap` reads, without flat arrays.
 
@@ -296,63 +299,168 @@ def _flow_pass(
     where `flow_cost` adds its zero harm to contacts), so each is bit-identical; the sums are
     left to numpy on arrays identical to the flat selections. A user's flow to her maker goes
     through the trust (its holder column and sum column) where she is a member and the trust
-    licenses that maker. The output arrays are filled segment by segment (one segment per maker
-    and per broker, each starting where its flows start), then squeezed together in order.
+    licenses that maker.
+
+    Rows are split into `bounds` blocks (default: `row_blocks`) run on `threads()` threads, in
+    two passes: `_flow_counts` counts each block's flows in each segment (one segment per maker
+    and per broker); then `_flow_rows` fills each block's part of each segment, which starts
+    where the flows of the segments before it and of the same segment's earlier blocks end.
+    `_squeeze` moves the parts together segment by segment, blocks in order, which is the order
+    of the flat arrays whatever the split; the counts n_over and n_under are whole numbers,
+    summed per block and added up (exact in any order). So nothing depends on the thread count
+    or the split.
     """
     n = device.size
     n_makers = quality.size
-    on_platform = np.zeros(n, dtype=np.bool_)
-    flows = np.zeros(n_makers + n_brokers, dtype=np.int64)  # flows in each segment
-    for i in range(n):
-        for p in range(member.shape[1]):
-            if member[i, p]:
-                on_platform[i] = True
-                flows[device[i]] += 1
-                break
-    flows[n_makers:] = n
-    starts = np.zeros(flows.size, dtype=np.int64)
-    for s in range(1, flows.size):
-        starts[s] = starts[s - 1] + flows[s - 1]
-    size = starts[-1] + flows[-1] if flows.size else 0
+    if bounds is None:
+        bounds = row_blocks(n)
+    n_blocks = bounds.size - 1
+    blocks = np.arange(n_blocks + 1)  # one call per block, which knows its row of the counts
+    on_platform = np.empty(n, dtype=np.bool_)
+    flows = np.zeros((n_blocks, n_makers + n_brokers), dtype=np.int64)
+    run_blocks(_flow_counts, blocks, bounds, device, member, n_makers, on_platform, flows)
+    # Part (b, s) starts after segments 0 … s − 1 and after segment s's blocks 0 … b − 1.
+    by_segment = flows.T
+    starts = (np.cumsum(by_segment) - by_segment.ravel()).reshape(by_segment.shape).T.copy()
+    size = int(flows.sum())
     beneficial = np.empty(size)
     actual = np.empty(size)
-    next_beneficial = starts.copy()
-    next_actual = starts.copy()
-    n_over = 0
-    n_under = 0
-    trust_slot = 1 + n_brokers
-    for i in range(n):
-        for s in range(n_brokers + 1):
-            if s == 0:  # the flow to her device's maker (or through the trust)
-                if not on_platform[i]:
-                    continue
-                m = device[i]
-                segment, col, slot = m, maker_start + m, 0
-                if trust_col >= 0 and trust_member[i] and trust_licensed[m]:
-                    col, slot = trust_col, trust_slot
-                benefit = gain_share * quality[m] * (value[i] + service_rate)
-                happens = data_quality[i] > 0
-            else:  # the flow to broker s − 1
-                segment, col, slot = n_makers + s - 1, broker_start + s - 1, s
-                benefit = resale
-                happens = holds[i, col]
-            before = leakage[col] * contact_held[i, col]
-            own = theta[i] * misuse[col] * (1.0 - before) + 0.0
-            net = benefit - (own + misuse[col] * leakage[col] * unheld[i, slot])
-            # Written unconditionally and kept by moving the cursor (branch-free): a segment's
-            # cursor is never past its flows seen so far, so the write stays in its segment.
-            beneficial[next_beneficial[segment]] = net
-            next_beneficial[segment] += net > 0
-            actual[next_actual[segment]] = net
-            next_actual[segment] += happens
-            n_over += happens & (net < 0)
-            n_under += (not happens) & (net > 0)
-    return (
-        beneficial[: _squeeze(beneficial, starts, next_beneficial)],
-        actual[: _squeeze(actual, starts, next_actual)],
-        n_over,
-        n_under,
+    ends_beneficial = np.empty_like(starts)
+    ends_actual = np.empty_like(starts)
+    over_under = np.zeros((n_blocks, 2), dtype=np.int64)
+    run_blocks(
+        _flow_rows,
+        blocks,
+        bounds,
+        device,
+        on_platform,
+        trust_member,
+        trust_licensed,
+        trust_col,
+        theta,
+        value,
+        quality,
+        contact_held,
+        unheld,
+        holds,
+        data_quality,
+        misuse,
+        leakage,
+        maker_start,
+        broker_start,
+        n_brokers,
+        float(gain_share),
+        float(service_rate),
+        float(resale),
+        starts,
+        beneficial,
+        actual,
+        ends_beneficial,
+        ends_actual,
+        over_under,
     )
+    parts = starts.T.ravel()  # segment by segment, blocks in order
+    n_over, n_under = over_under.sum(axis=0)
+    return (
+        beneficial[: _squeeze(beneficial, parts, ends_beneficial.T.ravel())],
+        actual[: _squeeze(actual, parts, ends_actual.T.ravel())],
+        int(n_over),
+        int(n_under),
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _flow_counts(bounds, device, member, n_makers, on_platform, flows, first, last):
+    """Blocks [first, last) of `_flow_pass`'s first pass: whether each user is on a platform
+    (and so has a flow to her maker), and in row b the flows of block b in each segment (her
+    maker's, and every broker's)."""
+    for b in range(first, last):
+        block_flows = np.zeros_like(flows[b])
+        # Unsigned rows (they are ≥ 0) spare numba's negative-index wraparound code.
+        for i in range(np.uint64(bounds[b]), np.uint64(bounds[b + 1])):
+            on = False
+            for p in range(member.shape[1]):
+                on |= member[i, p]
+            on_platform[i] = on
+            block_flows[device[i]] += on
+        block_flows[n_makers:] = bounds[b + 1] - bounds[b]
+        flows[b] = block_flows
+
+
+@numba.njit(cache=True, nogil=True)
+def _flow_rows(
+    bounds,
+    device,
+    on_platform,
+    trust_member,
+    trust_licensed,
+    trust_col,
+    theta,
+    value,
+    quality,
+    contact_held,
+    unheld,
+    holds,
+    data_quality,
+    misuse,
+    leakage,
+    maker_start,
+    broker_start,
+    n_brokers,
+    gain_share,
+    service_rate,
+    resale,
+    starts,
+    beneficial,
+    actual,
+    ends_beneficial,
+    ends_actual,
+    over_under,
+    first,
+    last,
+):
+    """Blocks [first, last) of `_flow_pass`'s second pass: block b's flows, each segment's in
+    user order from starts[b, segment] on, the beneficial ones in `beneficial` and the actual
+    ones in `actual`; where each part ends in row b of ends_beneficial and ends_actual, and the
+    block's n_over and n_under in row b of over_under."""
+    n_makers = quality.size
+    trust_slot = 1 + n_brokers
+    for b in range(first, last):
+        next_beneficial = starts[b].copy()
+        next_actual = starts[b].copy()
+        n_over = 0
+        n_under = 0
+        # Unsigned rows (they are ≥ 0) spare numba's negative-index wraparound code.
+        for i in range(np.uint64(bounds[b]), np.uint64(bounds[b + 1])):
+            for s in range(n_brokers + 1):
+                if s == 0:  # the flow to her device's maker (or through the trust)
+                    if not on_platform[i]:
+                        continue
+                    m = device[i]
+                    segment, col, slot = m, maker_start + m, 0
+                    if trust_col >= 0 and trust_member[i] and trust_licensed[m]:
+                        col, slot = trust_col, trust_slot
+                    benefit = gain_share * quality[m] * (value[i] + service_rate)
+                    happens = data_quality[i] > 0
+                else:  # the flow to broker s − 1
+                    segment, col, slot = n_makers + s - 1, broker_start + s - 1, s
+                    benefit = resale
+                    happens = holds[i, col]
+                before = leakage[col] * contact_held[i, col]
+                own = theta[i] * misuse[col] * (1.0 - before) + 0.0
+                net = benefit - (own + misuse[col] * leakage[col] * unheld[i, slot])
+                # Written unconditionally and kept by moving the cursor (branch-free): a part's
+                # cursor is never past its flows seen so far, so the write stays in its part.
+                beneficial[next_beneficial[segment]] = net
+                next_beneficial[segment] += net > 0
+                actual[next_actual[segment]] = net
+                next_actual[segment] += happens
+                n_over += happens & (net < 0)
+                n_under += (not happens) & (net > 0)
+        ends_beneficial[b] = next_beneficial
+        ends_actual[b] = next_actual
+        over_under[b, 0] = n_over
+        over_under[b, 1] = n_under
 
 
 @numba.njit(cache=True, nogil=True)
@@ -395,7 +503,6 @@ _STANDING, _INFORMED, _CONSENTING, _REGRETTED, _UNDECIDED = 0, 1, 2, 3, 4
 _EXPOSED, _BROKER_REACH, _TRUST_MEMBERS = 5, 6, 7
 
 
-@numba.njit(cache=True, nogil=True)
 def _user_pass(
     exposure: np.ndarray,
     consented: np.ndarray,
@@ -414,6 +521,7 @@ def _user_pass(
     broker_start: int,
     broker_stop: int,
     n_makers: int,
+    bounds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every per-user quantity of `compute_metrics`, in one pass over the users.
 
@@ -440,69 +548,141 @@ def _user_pass(
       whenever a comparison is undecided (in practice never);
     * members[p]: users of platform p (``member.sum(axis=0)``); devices[m]: users with a device
       of maker m (``np.bincount``).
+
+    Rows are split into `bounds` blocks (default: `row_blocks`) run on `threads()` threads
+    (`_user_rows`): each user's figures are computed by one thread whatever the split, and the
+    counts, summed per block, are added up afterwards (whole numbers: exact in any order), so
+    nothing depends on the thread count or the split.
     """
-    n, k = exposure.shape
-    n_platforms = member.shape[1]
+    n = exposure.shape[0]
+    if bounds is None:
+        bounds = row_blocks(n)
+    n_blocks = bounds.size - 1
     overall = np.empty(n)
     total_harm = np.empty(n)
-    members = np.zeros(n_platforms, dtype=np.int64)
-    devices = np.zeros(n_makers, dtype=np.int64)
-    tolerance = 4.0 * (k + 2) * 2.220446049250313e-16
-    # Counts in scalars, which the compiler keeps in registers.
-    standing = n_informed = n_consenting = regretted = undecided = 0
-    n_exposed = broker_reach = trust_members = 0
-    for i in range(n):
-        product = 1.0
-        dot = 0.0
-        terms = 0
-        consenting = False
-        exposed = False
-        # Branch-free but for third-party consents, which are rare (2-7 in a hundred user-holder
-        # pairs at 1M users), so the processor predicts that branch. Multiplying by 1.0 is an
-        # exact no-op.
-        for h in range(k):
-            third = True if h >= n_platforms else not member[i, h]
-            e = exposure[i, h]
-            product *= (1.0 - e) if third else 1.0
-            if third and consented[i, h]:
-                standing += 1
-                n_informed += informed[i, h]
-                consenting = True
-                term = e * misuse[h]
-                terms += term != 0.0
-                dot += term
-            else:
-                exposed |= third & (e > 0)
-        overall[i] = 1.0 - product
-        total_harm[i] = harm[i] + breach_harm[i]
-        if consenting:
-            n_consenting += 1
-            consented_harm = theta[i] * dot
-            benefit = gain[i]
-            if has_trust:
-                benefit = benefit + (dividend if trust_member[i] else 0.0)
-            if terms <= 1 or abs(consented_harm - benefit) > tolerance * consented_harm:
-                regretted += consented_harm > benefit
-            else:
-                undecided += 1
-        n_exposed += exposed
-        for h in range(broker_start, broker_stop):
-            if holds[i, h]:
-                broker_reach += 1
-                break
-        trust_members += trust_member[i]
-        for p in range(n_platforms):
-            members[p] += member[i, p]
-        devices[device[i]] += 1
-    counts = np.zeros(8, dtype=np.int64)
-    counts[_STANDING], counts[_INFORMED] = standing, n_informed
-    counts[_CONSENTING], counts[_REGRETTED], counts[_UNDECIDED] = n_consenting, regretted, undecided
-    counts[_EXPOSED], counts[_BROKER_REACH], counts[_TRUST_MEMBERS] = (
-        n_exposed,
-        broker_reach,
-        trust_members,
+    counts = np.zeros((n_blocks, 8), dtype=np.int64)
+    members = np.zeros((n_blocks, member.shape[1]), dtype=np.int64)
+    devices = np.zeros((n_blocks, n_makers), dtype=np.int64)
+    # One call per block (block b's rows are bounds[b] … bounds[b + 1] − 1), so that each call
+    # knows which row of the count arrays is its own.
+    run_blocks(
+        _user_rows,
+        np.arange(n_blocks + 1),
+        bounds,
+        exposure,
+        consented,
+        informed,
+        holds,
+        member,
+        device,
+        trust_member,
+        theta,
+        misuse,
+        gain,
+        has_trust,
+        float(dividend),
+        harm,
+        breach_harm,
+        broker_start,
+        broker_stop,
+        overall,
+        total_harm,
+        counts,
+        members,
+        devices,
     )
-    return overall, total_harm, counts, members, devices
+    return overall, total_harm, counts.sum(axis=0), members.sum(axis=0), devices.sum(axis=0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _user_rows(
+    bounds,
+    exposure,
+    consented,
+    informed,
+    holds,
+    member,
+    device,
+    trust_member,
+    theta,
+    misuse,
+    gain,
+    has_trust,
+    dividend,
+    harm,
+    breach_harm,
+    broker_start,
+    broker_stop,
+    overall,
+    total_harm,
+    counts,
+    members,
+    devices,
+    first,
+    last,
+):
+    """Blocks [first, last) of `_user_pass`: block b's rows of overall and total_harm, and its
+    counts in row b of counts, members and devices."""
+    k = exposure.shape[1]
+    n_platforms = member.shape[1]
+    tolerance = 4.0 * (k + 2) * 2.220446049250313e-16
+    for b in range(first, last):
+        # The block's counts, in scalars (which the compiler keeps in registers) and arrays of
+        # its own, go to row b once done.
+        standing = n_informed = n_consenting = regretted = undecided = 0
+        n_exposed = broker_reach = trust_members = 0
+        block_members = np.zeros_like(members[b])
+        block_devices = np.zeros_like(devices[b])
+        # Unsigned rows (they are ≥ 0) spare numba's negative-index wraparound code.
+        for i in range(np.uint64(bounds[b]), np.uint64(bounds[b + 1])):
+            product = 1.0
+            dot = 0.0
+            terms = 0
+            consenting = False
+            exposed = False
+            # Branch-free but for third-party consents, which are rare (2-7 in a hundred
+            # user-holder pairs at 1M users), so the processor predicts that branch. Multiplying
+            # by 1.0 is an exact no-op.
+            for h in range(k):
+                third = True if h >= n_platforms else not member[i, h]
+                e = exposure[i, h]
+                product *= (1.0 - e) if third else 1.0
+                if third and consented[i, h]:
+                    standing += 1
+                    n_informed += informed[i, h]
+                    consenting = True
+                    term = e * misuse[h]
+                    terms += term != 0.0
+                    dot += term
+                else:
+                    exposed |= third & (e > 0)
+            overall[i] = 1.0 - product
+            total_harm[i] = harm[i] + breach_harm[i]
+            if consenting:
+                n_consenting += 1
+                consented_harm = theta[i] * dot
+                benefit = gain[i]
+                if has_trust:
+                    benefit = benefit + (dividend if trust_member[i] else 0.0)
+                if terms <= 1 or abs(consented_harm - benefit) > tolerance * consented_harm:
+                    regretted += consented_harm > benefit
+                else:
+                    undecided += 1
+            n_exposed += exposed
+            for h in range(broker_start, broker_stop):
+                if holds[i, h]:
+                    broker_reach += 1
+                    break
+            trust_members += trust_member[i]
+            for p in range(n_platforms):
+                block_members[p] += member[i, p]
+            block_devices[device[i]] += 1
+        counts[b, _STANDING], counts[b, _INFORMED] = standing, n_informed
+        counts[b, _CONSENTING], counts[b, _REGRETTED] = n_consenting, regretted
+        counts[b, _UNDECIDED], counts[b, _EXPOSED] = undecided, n_exposed
+        counts[b, _BROKER_REACH], counts[b, _TRUST_MEMBERS] = broker_reach, trust_members
+        members[b] = block_members
+        devices[b] = block_devices
 
 
 def compute_metrics(model: DataMarket) -> dict[str, float]:

@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from model.flows import holder_misuse, privacy_harm
+from model.kernels import row_blocks, run_blocks
 
 if TYPE_CHECKING:
     from model.agents import Firm
@@ -269,7 +270,6 @@ def _pairwise_row(values: np.ndarray, n: int) -> float:
     return res
 
 
-@numba.njit(cache=True, nogil=True)
 def _settle_users(
     device,
     member,
@@ -295,6 +295,7 @@ def _settle_users(
     device_price,
     engagement_loss,
     rivalry_loss,
+    bounds=None,
 ):
     """One pass over users: each one's utility and personalisation gain, and the firms' counts.
 
@@ -312,76 +313,190 @@ def _settle_users(
       left to right as Python evaluates it;
     * personalisation_gain = ``c * value * dev_quality * data_quality``;
     * device_users, personalised = ``np.bincount(device)`` and ``np.bincount(device,
-      weights=generic_share + c * data_quality)``: bincount adds weights one by one in user
-      order from 0.0, as here;
+      weights=generic_share + c * data_quality)``;
     * held_by = ``holds.sum(axis=0)``, members = ``member.sum(axis=0)``, shared_by[p] =
       ``np.bincount(device[member[:, p] & licensed_users])``, trust_by_device[m] =
       ``(trust_member & (device == m)).sum()``: counts, exact in any order;
     * engaged[p] = ``member[:, p] * (1.0 - engagement_loss * degraded[:, p])
       * (1.0 - rivalry_loss * (data_quality > 0))`` per user, left for numpy to sum (pairwise)
       as before.
+
+    Rows are split into `bounds` blocks (default: `row_blocks`) run on `threads()` threads
+    (`_settle_rows`). Each user's figures are computed by one thread whatever the split; the
+    counts are summed per block and the blocks' counts added (whole numbers: exact in any
+    order). The one float sum across users, personalised, is not split: `_personalised` adds
+    the weights on one thread, one by one in user order from 0.0, as ``np.bincount`` does and
+    as the whole pass did, so nothing depends on the thread count or the split.
     """
     n, n_platforms = member.shape
     n_holders = holds.shape[1]
     n_makers = maker_quality.size
+    if bounds is None:
+        bounds = row_blocks(n)
+    n_blocks = bounds.size - 1
     utility = np.empty(n)
     gain = np.empty(n)
-    device_users = np.zeros(n_makers, dtype=np.int64)
-    personalised = np.zeros(n_makers)
-    held_by = np.zeros(n_holders, dtype=np.int64)
-    members = np.zeros(n_platforms, dtype=np.int64)
     engaged = np.empty((n_platforms, n))
-    shared_by = np.zeros((n_platforms, n_makers), dtype=np.int64)
-    trust_by_device = np.zeros(n_makers, dtype=np.int64)
-    terms = np.empty(n_platforms)
-    for i in range(n):
-        m = device[i]
-        rival = 1.0 if data_quality[i] > 0 else 0.0
-        rivalry = 1.0 - rivalry_loss * rival
-        row_sum = 0.0
-        for p in range(n_platforms):
-            on = 1.0 if member[i, p] else 0.0
-            degraded = 1.0 if blocked[p, m] else 0.0
-            term = base[p] + value[i] * platform_quality[p]
-            term = term + network_value * contact_share[i, p]
-            term = term - degradation_cost * degraded
-            if n_platforms < 8:  # numpy sums a row this short one by one, from 0.0
-                row_sum += on * term
-            else:
-                terms[p] = on * term
-            engaged[p, i] = on * (1.0 - engagement_loss * degraded) * rivalry
-            # Counts add 0 or 1 rather than branch: memberships are too mixed to predict.
-            members[p] += member[i, p]
-            shared_by[p, m] += member[i, p] & licensed_users[i]
-        if n_platforms >= 8:
-            row_sum = _pairwise_row(terms, n_platforms)
-        platform_value = 0.0 + row_sum
-        dev_quality = maker_quality[m]
-        personal = generic_share + personal_share * data_quality[i]
-        service = value[i] * dev_quality * personal
-        total = platform_value + device_base_value
-        total = total + service
-        total = total - harm[i]
-        total = total - breach_harm[i]
-        total = total - reading_time_cost * reads[i]
-        utility[i] = total - device_price
-        gain[i] = personal_share * value[i] * dev_quality * data_quality[i]
-        device_users[m] += 1
-        personalised[m] += personal
-        for h in range(n_holders):
-            held_by[h] += holds[i, h]
-        trust_by_device[m] += trust_member[i]
-    return (
+    device_users = np.zeros((n_blocks, n_makers), dtype=np.int64)
+    held_by = np.zeros((n_blocks, n_holders), dtype=np.int64)
+    members = np.zeros((n_blocks, n_platforms), dtype=np.int64)
+    shared_by = np.zeros((n_blocks, n_platforms, n_makers), dtype=np.int64)
+    trust_by_device = np.zeros((n_blocks, n_makers), dtype=np.int64)
+    # One call per block (block b's rows are bounds[b] … bounds[b + 1] − 1), so that each call
+    # knows which row of the count arrays is its own.
+    run_blocks(
+        _settle_rows,
+        np.arange(n_blocks + 1),
+        bounds,
+        device,
+        member,
+        holds,
+        value,
+        contact_share,
+        data_quality,
+        harm,
+        breach_harm,
+        reads,
+        licensed_users,
+        trust_member,
+        blocked,
+        base,
+        platform_quality,
+        maker_quality,
+        float(network_value),
+        float(degradation_cost),
+        float(generic_share),
+        float(personal_share),
+        float(device_base_value),
+        float(reading_time_cost),
+        float(device_price),
+        float(engagement_loss),
+        float(rivalry_loss),
         utility,
         gain,
+        engaged,
         device_users,
-        personalised,
         held_by,
         members,
-        engaged,
         shared_by,
         trust_by_device,
     )
+    return (
+        utility,
+        gain,
+        device_users.sum(axis=0),
+        _personalised(device, data_quality, float(generic_share), float(personal_share), n_makers),
+        held_by.sum(axis=0),
+        members.sum(axis=0),
+        engaged,
+        shared_by.sum(axis=0),
+        trust_by_device.sum(axis=0),
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _settle_rows(
+    bounds,
+    device,
+    member,
+    holds,
+    value,
+    contact_share,
+    data_quality,
+    harm,
+    breach_harm,
+    reads,
+    licensed_users,
+    trust_member,
+    blocked,
+    base,
+    platform_quality,
+    maker_quality,
+    network_value,
+    degradation_cost,
+    generic_share,
+    personal_share,
+    device_base_value,
+    reading_time_cost,
+    device_price,
+    engagement_loss,
+    rivalry_loss,
+    utility,
+    gain,
+    engaged,
+    device_users,
+    held_by,
+    members,
+    shared_by,
+    trust_by_device,
+    first,
+    last,
+):
+    """Blocks [first, last) of `_settle_users`: block b's rows of utility, gain and engaged,
+    and its counts in row b of the count arrays."""
+    n_platforms = member.shape[1]
+    n_holders = holds.shape[1]
+    terms = np.empty(n_platforms)
+    for b in range(first, last):
+        # The block's counts, in arrays of its own (as the whole pass had), go to row b once done.
+        block_devices = np.zeros_like(device_users[b])
+        block_held = np.zeros_like(held_by[b])
+        block_members = np.zeros_like(members[b])
+        block_shared = np.zeros_like(shared_by[b])
+        block_trust = np.zeros_like(trust_by_device[b])
+        # Unsigned rows (they are ≥ 0) spare numba's negative-index wraparound code.
+        for i in range(np.uint64(bounds[b]), np.uint64(bounds[b + 1])):
+            m = device[i]
+            rival = 1.0 if data_quality[i] > 0 else 0.0
+            rivalry = 1.0 - rivalry_loss * rival
+            row_sum = 0.0
+            for p in range(n_platforms):
+                on = 1.0 if member[i, p] else 0.0
+                degraded = 1.0 if blocked[p, m] else 0.0
+                term = base[p] + value[i] * platform_quality[p]
+                term = term + network_value * contact_share[i, p]
+                term = term - degradation_cost * degraded
+                if n_platforms < 8:  # numpy sums a row this short one by one, from 0.0
+                    row_sum += on * term
+                else:
+                    terms[p] = on * term
+                engaged[p, i] = on * (1.0 - engagement_loss * degraded) * rivalry
+                # Counts add 0 or 1 rather than branch: memberships are too mixed to predict.
+                block_members[p] += member[i, p]
+                block_shared[p, m] += member[i, p] & licensed_users[i]
+            if n_platforms >= 8:
+                row_sum = _pairwise_row(terms, n_platforms)
+            platform_value = 0.0 + row_sum
+            dev_quality = maker_quality[m]
+            personal = generic_share + personal_share * data_quality[i]
+            service = value[i] * dev_quality * personal
+            total = platform_value + device_base_value
+            total = total + service
+            total = total - harm[i]
+            total = total - breach_harm[i]
+            total = total - reading_time_cost * reads[i]
+            utility[i] = total - device_price
+            gain[i] = personal_share * value[i] * dev_quality * data_quality[i]
+            block_devices[m] += 1
+            for h in range(n_holders):
+                block_held[h] += holds[i, h]
+            block_trust[m] += trust_member[i]
+        device_users[b] = block_devices
+        held_by[b] = block_held
+        members[b] = block_members
+        shared_by[b] = block_shared
+        trust_by_device[b] = block_trust
+
+
+@numba.njit(cache=True, nogil=True)
+def _personalised(device, data_quality, generic_share, personal_share, n_makers):
+    """``np.bincount(device, weights=generic_share + personal_share * data_quality)``: each
+    user's weight computed as `_settle_rows` computes it, added one by one in user order from
+    0.0, as bincount adds them."""
+    personalised = np.zeros(n_makers)
+    for i in range(device.size):
+        personalised[device[i]] += generic_share + personal_share * data_quality[i]
+    return personalised
 
 
 @numba.njit(cache=True, nogil=True)

@@ -7,6 +7,8 @@ Checks:
   consents, overall exposure, exposure without consent, regretted consents through BLAS's matrix
   product, broker reach, platform memberships, devices, total harm) on random inputs of several
   sizes and holder layouts, with and without a trust, with and without breach harm;
+* `_user_pass` and `_flow_pass` give the same on one thread (one block) as on three threads
+  over many blocks, and over uneven blocks with empty ones among them;
 * a regretted-consent comparison too close to call (harm equal to benefit, several terms) is
   left undecided, never guessed, and `compute_metrics` then falls back on the plain expression;
 * `_flow_pass` gives exactly ``net[beneficial]``, ``net[actual]`` (same values, same order) and
@@ -20,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import DataMarket, metrics
+from model import DataMarket, kernels, metrics
 from model.flows import holder_misuse, overall_exposure
 from model.kernels import any_per_row
 from model.metrics import (
@@ -143,6 +145,33 @@ def test_user_pass_equals_the_numpy_expressions(layout, n, trust):
     assert counts[_TRUST_MEMBERS] == np.count_nonzero(u["trust_member"])
     np.testing.assert_array_equal(members, u["member"].sum(axis=0))
     np.testing.assert_array_equal(devices, np.bincount(u["device"], minlength=layout[1]))
+
+
+@pytest.fixture
+def restore_threads():
+    before = kernels.threads()
+    yield
+    kernels.set_threads(before)
+
+
+def uneven_blocks(n: int) -> np.ndarray:
+    """Block bounds over n ≥ 2 rows: uneven blocks, empty ones among them."""
+    return np.array([0, 0, 1, n // 3, n // 3, n - 1, n, n])
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_user_pass_is_the_same_on_any_threads_and_split(trust, monkeypatch, restore_threads):
+    u = random_users(np.random.default_rng(3), 5_001, (2, 5, 2), trust, breach=True)
+    kernels.set_threads(1)
+    expected = user_pass(u)
+    kernels.set_threads(3)
+    monkeypatch.setattr(kernels, "MIN_BLOCK_WORK", 100)  # 12 blocks of 416-417 users
+    many_blocks = user_pass(u)
+    split = user_pass(dict(u, bounds=uneven_blocks(5_001)))
+    for got in (many_blocks, split):
+        for a, b in zip(got, expected, strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
 
 
 def test_user_pass_leaves_ties_undecided():
@@ -279,6 +308,18 @@ def test_flow_pass_equals_the_flat_potential_flows(market):
     if market.trust is not None:  # some flows go through the trust, as the test means them to
         via_trust = market.users.trust_member & market.trust.licensed[market.month.flow_device]
         assert via_trust.any()
+
+
+def test_flow_pass_is_the_same_on_any_threads_and_split(market, monkeypatch, restore_threads):
+    kernels.set_threads(1)
+    expected = _month_flows(market)
+    kernels.set_threads(3)
+    monkeypatch.setattr(kernels, "MIN_BLOCK_WORK", 100)  # 12 blocks of 333-334 users
+    many_blocks = _month_flows(market)
+    split = _month_flows(market, uneven_blocks(market.users.n))
+    for got in (many_blocks, split):
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_compute_metrics_equals_the_numpy_expressions(market):

@@ -8,6 +8,8 @@ Checks:
 * `_settle_users` equals the plain expressions (utility, personalisation gain, bincounts with and
   without weights, column counts, per-platform engagement terms) on random inputs of several
   sizes, 1 to 12 platforms (both summation paths), blocked pairs, zero data quality;
+* `_settle_users` gives the same on one thread (one block) as on three threads over many
+  blocks, and over uneven blocks with empty ones among them;
 * `_compensation` and `_add_where` equal their numpy expressions;
 * the whole `settle` equals `plain_settle` (the code before, kept here) month by month in
   regimes that use every branch (licences, recipient liability, the trust): each user's
@@ -20,7 +22,7 @@ import numpy as np
 import pytest
 
 import model.market
-from model import DataMarket
+from model import DataMarket, kernels
 from model.flows import holder_misuse, privacy_harm
 from model.payoffs import (
     PAIRWISE_BLOCK,
@@ -171,6 +173,31 @@ def test_user_pass_equals_the_plain_expressions(n, n_platforms):
         assert (np.signbit(got[name]) == np.signbit(expected[name])).all(), name
     for p in range(n_platforms):  # numpy sums the engagement terms, pairwise, as before
         assert got["engaged"][p].sum() == expected["engaged"][p].sum()
+
+
+@pytest.fixture
+def restore_threads():
+    before = kernels.threads()
+    yield
+    kernels.set_threads(before)
+
+
+@pytest.mark.parametrize("n_platforms", [2, 9])
+def test_user_pass_is_the_same_on_any_threads_and_split(n_platforms, monkeypatch, restore_threads):
+    n = 5_001
+    inputs = _random_inputs(np.random.default_rng(n_platforms), n, n_platforms)
+    kernels.set_threads(1)
+    expected = _settle_users(**inputs)
+    kernels.set_threads(3)
+    monkeypatch.setattr(kernels, "MIN_BLOCK_WORK", 100)  # 12 blocks of 416-417 users
+    many_blocks = _settle_users(**inputs)
+    uneven = np.array([0, 0, 1, 1_000, 1_000, 4_999, n, n])
+    split = _settle_users(**inputs, bounds=uneven)
+    for got in (many_blocks, split):
+        for a, b in zip(got, expected, strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+            assert (np.signbit(a) == np.signbit(b)).all()
 
 
 @pytest.mark.parametrize("n", [1, 999, 20_000])
