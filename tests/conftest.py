@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from model import DataMarket
+from model import DataMarket, kernels
 
 # MODEL.md §7, typed out from the spec: the metric names are a contract.
 SPEC_METRICS: tuple[str, ...] = (
@@ -275,3 +275,11 @@ def small() -> Callable[..., DataMarket]:
         return DataMarket(**params)
 
     return build
+
+
+@pytest.fixture
+def restore_threads():
+    """Whatever a test sets with `model.kernels.set_threads`, put back after it."""
+    before = kernels.threads()
+    yield
+    kernels.set_threads(before)

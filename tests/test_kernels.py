@@ -162,13 +162,6 @@ def _assert_same(got, want):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.fixture
-def restore_threads():
-    before = kernels.threads()
-    yield
-    kernels.set_threads(before)
-
-
 @pytest.mark.parametrize(
     ("n_held", "n_member", "n_shared"),
     [(1, 0, 0), (10, 2, 2), (10, 2, 3), (13, 3, 5), (30, 4, 8), (60, 10, 2)],

@@ -147,13 +147,6 @@ def test_user_pass_equals_the_numpy_expressions(layout, n, trust):
     np.testing.assert_array_equal(devices, np.bincount(u["device"], minlength=layout[1]))
 
 
-@pytest.fixture
-def restore_threads():
-    before = kernels.threads()
-    yield
-    kernels.set_threads(before)
-
-
 def uneven_blocks(n: int) -> np.ndarray:
     """Block bounds over n ≥ 2 rows: uneven blocks, empty ones among them."""
     return np.array([0, 0, 1, n // 3, n // 3, n - 1, n, n])

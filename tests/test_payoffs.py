@@ -175,13 +175,6 @@ def test_user_pass_equals_the_plain_expressions(n, n_platforms):
         assert got["engaged"][p].sum() == expected["engaged"][p].sum()
 
 
-@pytest.fixture
-def restore_threads():
-    before = kernels.threads()
-    yield
-    kernels.set_threads(before)
-
-
 @pytest.mark.parametrize("n_platforms", [2, 9])
 def test_user_pass_is_the_same_on_any_threads_and_split(n_platforms, monkeypatch, restore_threads):
     n = 5_001
