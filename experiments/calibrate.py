@@ -36,7 +36,6 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,7 +43,7 @@ import numpy as np
 from scipy import optimize, stats
 from scipy.stats import qmc
 
-from experiments.runner import one_thread_each
+from experiments.runner import worker_pool
 from model import PARAMETERS, DataMarket, get_regime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -282,7 +281,7 @@ class Simulator:
         self.seeds, self.n_users, self.months, self.workers = list(seeds), n_users, months, workers
         self.pool = None
         if workers > 1:
-            self.pool = ProcessPoolExecutor(max_workers=workers, initializer=one_thread_each)
+            self.pool = worker_pool(workers)
         self.evaluations = 0
 
     def __enter__(self) -> Simulator:

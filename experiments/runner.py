@@ -56,6 +56,7 @@ __all__ = [
     "one_thread_each",
     "run_experiment",
     "scheduler_for",
+    "worker_pool",
 ]
 
 #: Runs in flight per worker: enough to keep every worker busy while results are written.
@@ -145,6 +146,15 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
 
+def worker_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """A process pool for playing runs: workers from `_pool_context` (never a fork of this
+    process), each with one BLAS and one kernel thread (`one_thread_each`). Any code that plays
+    runs in parallel outside `run_experiment` (calibration, validation, tests) uses it."""
+    return cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=_pool_context(), initializer=one_thread_each
+    )
+
+
 def one_thread_each() -> None:
     """In each pool or Dask worker: one thread for BLAS (numpy's matrix products) and for the
     model's compiled kernels (`model.kernels.set_threads`), since the runs themselves are spread
@@ -196,9 +206,7 @@ class _ProcessBackend(_Backend):
         self.executor = self._new()
 
     def _new(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=_pool_context(), initializer=one_thread_each
-        )
+        return worker_pool(self.workers)
 
     def submit(self, spec: RunSpec) -> cf.Future:
         try:

@@ -128,6 +128,13 @@ def run_blocks(kernel, bounds: np.ndarray, *args) -> None:
         raise errors[0]
 
 
+def run_each_block(kernel, bounds: np.ndarray, *args) -> None:
+    """`run_blocks` with one call per block, told which: ``kernel(bounds, *args, b, b + 1)``
+    handles block b's rows bounds[b] … bounds[b + 1] − 1, so that it can write what it sums
+    over its rows (counts) into row b of an array of its own, for the caller to add up."""
+    run_blocks(kernel, np.arange(bounds.size), bounds, *args)
+
+
 def pack_flags(flags: np.ndarray) -> np.ndarray:
     """One word per user whose bit h is flags[i, h] (at most `PACKED_COLUMNS` columns), so that
     a pass over the graph reads one small word per contact."""

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from model.flows import holder_leakage, holder_misuse
-from model.kernels import any_per_row, row_blocks, run_blocks
+from model.kernels import any_per_row, row_blocks, run_each_block
 from model.planner import PlannerGap, flow_cost, gap_from_flows
 
 if TYPE_CHECKING:
@@ -315,10 +315,9 @@ def _flow_pass(
     if bounds is None:
         bounds = row_blocks(n)
     n_blocks = bounds.size - 1
-    blocks = np.arange(n_blocks + 1)  # one call per block, which knows its row of the counts
     on_platform = np.empty(n, dtype=np.bool_)
     flows = np.zeros((n_blocks, n_makers + n_brokers), dtype=np.int64)
-    run_blocks(_flow_counts, blocks, bounds, device, member, n_makers, on_platform, flows)
+    run_each_block(_flow_counts, bounds, device, member, n_makers, on_platform, flows)
     # Part (b, s) starts after segments 0 … s − 1 and after segment s's blocks 0 … b − 1.
     by_segment = flows.T
     starts = (np.cumsum(by_segment) - by_segment.ravel()).reshape(by_segment.shape).T.copy()
@@ -328,9 +327,8 @@ def _flow_pass(
     ends_beneficial = np.empty_like(starts)
     ends_actual = np.empty_like(starts)
     over_under = np.zeros((n_blocks, 2), dtype=np.int64)
-    run_blocks(
+    run_each_block(
         _flow_rows,
-        blocks,
         bounds,
         device,
         on_platform,
@@ -563,11 +561,8 @@ def _user_pass(
     counts = np.zeros((n_blocks, 8), dtype=np.int64)
     members = np.zeros((n_blocks, member.shape[1]), dtype=np.int64)
     devices = np.zeros((n_blocks, n_makers), dtype=np.int64)
-    # One call per block (block b's rows are bounds[b] … bounds[b + 1] − 1), so that each call
-    # knows which row of the count arrays is its own.
-    run_blocks(
+    run_each_block(
         _user_rows,
-        np.arange(n_blocks + 1),
         bounds,
         exposure,
         consented,

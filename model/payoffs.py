@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from model.flows import holder_misuse, privacy_harm
-from model.kernels import row_blocks, run_blocks
+from model.kernels import row_blocks, run_each_block
 
 if TYPE_CHECKING:
     from model.agents import Firm
@@ -342,11 +342,8 @@ def _settle_users(
     members = np.zeros((n_blocks, n_platforms), dtype=np.int64)
     shared_by = np.zeros((n_blocks, n_platforms, n_makers), dtype=np.int64)
     trust_by_device = np.zeros((n_blocks, n_makers), dtype=np.int64)
-    # One call per block (block b's rows are bounds[b] … bounds[b + 1] − 1), so that each call
-    # knows which row of the count arrays is its own.
-    run_blocks(
+    run_each_block(
         _settle_rows,
-        np.arange(n_blocks + 1),
         bounds,
         device,
         member,

@@ -36,7 +36,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +43,7 @@ import numpy as np
 from scipy import stats
 
 from experiments.calibrate import KNOBS, TARGETS, target_verdict
-from experiments.runner import _pool_context, one_thread_each
+from experiments.runner import worker_pool
 from model import METRICS, PARAMETERS, REGIMES, DataMarket, get_regime
 from model.metrics import potential_flows
 
@@ -1071,9 +1070,7 @@ def run_robustness(
     jobs = [(r, p, s, n_users, months) for p, s in points for r in ROBUST_REGIMES]
     started = time.perf_counter()
     if workers > 1:
-        with ProcessPoolExecutor(
-            max_workers=workers, initializer=one_thread_each, mp_context=_pool_context()
-        ) as pool:
+        with worker_pool(workers) as pool:
             outputs = list(pool.map(run_robust, jobs))
     else:
         outputs = [run_robust(job) for job in jobs]
@@ -1384,9 +1381,7 @@ def run_all(
     keys = [(c, r) for c in CONDITIONS for r in range(len(seeds))]
     jobs = [(c, seeds[r], n_users, months) for c, r in keys]
     if workers > 1:
-        with ProcessPoolExecutor(
-            max_workers=workers, initializer=one_thread_each, mp_context=_pool_context()
-        ) as pool:
+        with worker_pool(workers) as pool:
             outputs = list(pool.map(run_one, jobs))  # in the order of `jobs`
     else:
         outputs = [run_one(job) for job in jobs]

@@ -18,13 +18,12 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from experiments.runner import _pool_context, one_thread_each
+from experiments.runner import worker_pool
 from model import REGIMES, DataMarket
 from model.planner import contact_harm
 
@@ -144,11 +143,8 @@ def runs() -> Runs:
     keys = [(name, r) for name in CONDITIONS for r in range(REPS)]
     jobs = [(name, SEEDS[r]) for name, r in keys]
     workers = min(2, os.cpu_count() or 1)
-    # The runner's forkserver context: a fork of this (multi-threaded) process may deadlock.
-    # Its workers start afresh, with a kernel thread per core: one each, as the runner's.
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=one_thread_each, mp_context=_pool_context()
-    ) as pool:
+    # Never a fork of this (multi-threaded) process, one thread a worker: as the runner's pools.
+    with worker_pool(workers) as pool:
         outputs = list(pool.map(_run, jobs))  # in the order of `keys`
     return Runs(dict(zip(keys, outputs, strict=True)))
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,7 @@ from experiments.calibrate import (
     run_condition,
     spawn_seeds,
 )
-from experiments.runner import _pool_context, one_thread_each
+from experiments.runner import worker_pool
 from model import PARAMETERS, DataMarket
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,10 +82,8 @@ def small() -> dict[str, float]:
     """The checked quantities at the small size: means over `REPS` fixed seeds."""
     jobs = [(c, {}, seed, N_USERS, MONTHS) for c in CONDITIONS for seed in SEEDS]
     workers = min(2, len(jobs))
-    # The runner's forkserver context: a fork of this (multi-threaded) process may deadlock.
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=one_thread_each, mp_context=_pool_context()
-    ) as pool:
+    # Never a fork of this (multi-threaded) process, one thread a worker: as the runner's pools.
+    with worker_pool(workers) as pool:
         outputs = list(pool.map(run_condition, jobs))
         ratios = list(pool.map(_theta_ratio, SEEDS))
     runs = {c: outputs[i * REPS : (i + 1) * REPS] for i, c in enumerate(CONDITIONS)}
