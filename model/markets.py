@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
+from model.kernels import column_counts
 from model.population import (
     PlatformTerms,
     contacts_on_platforms,
@@ -33,7 +34,7 @@ def update_quality(model: DataMarket) -> None:
             service_quality(maker.data_share, p.quality_base, p.quality_gain, p.quality_data_scale)
         )
     # = member.mean(axis=0): a float sum of 0s and 1s is the exact count, divided by N.
-    reach = _column_counts(model.users.member) / model.users.n
+    reach = column_counts(model.users.member) / model.users.n
     for index, platform in enumerate(model.platforms):
         platform.quality = float(
             service_quality(reach[index], p.quality_base, p.quality_gain, p.platform_data_scale)
@@ -116,17 +117,6 @@ def run_markets(model: DataMarket) -> None:
     # = member.
     _record_membership(users.holds, users.consented, users.member, platforms.start)
     model.month.contact_share = contact_share
-
-
-@numba.njit(cache=True, nogil=True)
-def _column_counts(flags: np.ndarray) -> np.ndarray:
-    """``flags.sum(axis=0)`` for a 2-D boolean array: set entries per column (int64)."""
-    n, k = flags.shape
-    counts = np.zeros(k, dtype=np.int64)
-    for i in range(n):
-        for h in range(k):
-            counts[h] += flags[i, h]  # 0 or 1, without a branch to mispredict
-    return counts
 
 
 @numba.njit(cache=True, nogil=True)

@@ -3,7 +3,7 @@
 
 Checks, on random inputs of several sizes and 1 to 9 platforms:
 
-* `_column_counts` equals ``flags.sum(axis=0)``, and `update_quality`'s reach equals
+* `kernels.column_counts` equals ``flags.sum(axis=0)``, and `update_quality`'s reach equals
   ``member.mean(axis=0)``;
 * `_device_totals` equals ``np.bincount`` without and with weights;
 * `_record_membership` equals ``holds[:, :P] |= member; consented[:, :P] = member``;
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from model import DataMarket
+from model.kernels import column_counts
 from model.markets import (
-    _column_counts,
     _device_totals,
     _record_membership,
     device_utility,
@@ -40,7 +40,7 @@ SIZES = [1, 7, 1_000, 25_003]
 @pytest.mark.parametrize("n", SIZES)
 def test_column_counts_equal_numpy(n, k):
     flags = np.random.default_rng(n + k).random((n, k)) < 0.4
-    got = _column_counts(flags)
+    got = column_counts(flags)
     assert got.dtype == flags.sum(axis=0).dtype
     np.testing.assert_array_equal(got, flags.sum(axis=0))
     np.testing.assert_array_equal(got / n, flags.mean(axis=0))  # update_quality's reach
