@@ -4,7 +4,7 @@ Serve it (on 127.0.0.1; nothing is fetched from the internet at run time once So
 cache is filled, see ../shared/ENVIRONMENT.md)::
 
     .venv/bin/datamarket viz                      # --port 8765 --host 127.0.0.1
-    .venv/bin/solara run app.py --host 127.0.0.1 --port 8765
+    .venv/bin/solara run app.py --host 127.0.0.1 --port 8765 --no-check-version
 
 In Jupyter, the same page displays inline::
 
@@ -18,6 +18,11 @@ choice makes a custom regime, ``get_regime(regime).replace(**levers)``. The comp
 "Compare regimes" button runs every preset regime from the same seed, scenario and
 uncertainties in a background thread, for as many months as the current run has played.
 
+The page makes no connection out of the machine: `no_calls_home` turns Solara's calls home off
+when this module is imported, which is before Solara's server or a notebook could make them.
+Only `solara run`'s own check for a newer Solara on PyPI happens before any app is loaded, so
+`--no-check-version` turns it off (``datamarket viz`` passes it).
+
 The number of users starts at 20,000, or at $DATAMARKET_VIZ_USERS where that is set (the
 end-to-end tests use it to start smaller). The figures are built by `experiments.viz`.
 """
@@ -29,6 +34,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 import solara
+import solara.checks
+import solara.server.settings
+import solara.server.telemetry
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 from plotly.graph_objs import FigureWidget
@@ -53,6 +61,38 @@ from experiments.viz import (
     welfare_figure,
 )
 from model import HEADLINE, PARAMETERS, REGIMES, SCENARIO_DESCRIPTIONS, SCENARIOS
+
+
+def no_calls_home() -> None:
+    """Turn off, in code, every call home Solara makes where this page is served.
+
+    An environment variable (``SOLARA_TELEMETRY_MIXPANEL_ENABLE=False``) would have to be set
+    before solara is imported, which `solara run` does before it loads this file. What is set
+    here is read later, when the call would be made:
+
+    - the server's usage events (at start, every day, at stop: an IP look-up, then an HTTPS post
+      to Solara's analytics host) are sent only while ``settings.telemetry.mixpanel_enable``;
+    - in a notebook, the first display of a page looks the IP up and sends an event whatever
+      that setting says (``telemetry.jupyter_start``);
+    - the browser would load a hidden page of solara.dev once per machine: from the served page
+      in development mode (``checks.should_perform_solara_check``) and from a notebook
+      (``checks.should_perform_jupyter_check``).
+    """
+    solara.server.settings.telemetry.mixpanel_enable = False
+    solara.server.telemetry.jupyter_start = _no_call
+    solara.checks.should_perform_solara_check = _never
+    solara.checks.should_perform_jupyter_check = _never
+
+
+def _no_call() -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
+
+
+no_calls_home()
 
 _DEFAULTS = {p.name: p.default for p in PARAMETERS}
 COMPARE_MONTHS_AT_START = 12  # months the comparison plays when the current run has not begun

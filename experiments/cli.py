@@ -184,7 +184,12 @@ def viz(
         _fail(f"{solara} is missing; install the project's dependencies (mesa[rec] brings solara)")
     if users is not None:
         os.environ[USERS_ENV] = str(users)
+    # No call home: app.py turns Solara's telemetry off in code; the variable also keeps it off
+    # from the server's first import on, and --no-check-version stops `solara run` asking PyPI
+    # for its latest version, which it does before it loads app.py.
+    os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"
     command = [str(solara), "run", str(app_file), "--host", host, "--port", str(port), "--no-open"]
+    command.append("--no-check-version")
     if not dev:
         command.append("--production")  # no file watcher: an edit elsewhere cannot restart it
     typer.echo(f"serving the lab on http://{host}:{port} (Ctrl-C stops it)", err=True)

@@ -1,8 +1,11 @@
 """Start and stop the browser lab's server from Python: for the browser tests and the browser
 benchmark (`tests/browser/conftest.py`, `benchmarks/viz_browser.py`).
 
-`running_lab` runs `datamarket viz` on a free port of 127.0.0.1 in a process group of its own
-(setsid), waits until the page answers, yields its URL and kills the whole group at the end.
+`running_lab` runs `datamarket viz` (or, with ``solara_run=True``, `solara run app.py` as the
+README gives it) on a free port of 127.0.0.1 in a process group of its own (setsid), waits until
+the page answers, yields its URL and kills the whole group at the end. It runs the command as a
+user would type it: nothing in its environment turns Solara's telemetry off (the no-network
+test, tests/test_no_network.py, checks that the lab turns it off itself).
 
 Chromium: both drive Debian's `/usr/bin/chromium` through Playwright (never a browser that
 Playwright downloads), with `CHROMIUM_ARGS`.
@@ -25,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATAMARKET = Path(sys.executable).with_name("datamarket")
+SOLARA = Path(sys.executable).with_name("solara")
+USERS_ENV = "DATAMARKET_VIZ_USERS"  # as experiments.viz.USERS_ENV, which imports the model
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -83,26 +88,45 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
         return
 
 
+def lab_command(port: int, users: int, *, solara_run: bool = False) -> list[str]:
+    """`datamarket viz` on 127.0.0.1:PORT, or the README's `solara run app.py` (development
+    mode, as Solara runs it by default), starting at USERS users."""
+    if solara_run:
+        return [str(SOLARA), "run", "app.py", "--host", "127.0.0.1", "--port", str(port),
+                "--no-open", "--no-check-version"]  # fmt: skip
+    return [str(DATAMARKET), "viz", "--host", "127.0.0.1", "--port", str(port),
+            "--users", str(users)]  # fmt: skip
+
+
 @contextlib.contextmanager
-def running_lab(users: int, log_path: Path, timeout: float = START_TIMEOUT) -> Iterator[str]:
-    """`datamarket viz --users USERS` on 127.0.0.1:<free port>; yields the page's URL.
+def running_lab(
+    users: int,
+    log_path: Path,
+    timeout: float = START_TIMEOUT,
+    *,
+    solara_run: bool = False,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """`datamarket viz --users USERS` (or `solara run app.py`, see `lab_command`) on
+    127.0.0.1:<free port>; yields the page's URL. `env`: variables to add to the server's.
 
     Raises:
         LabServerError: the server exited or did not answer within `timeout` seconds.
     """
-    if not DATAMARKET.is_file():
-        raise LabServerError(f"{DATAMARKET} is missing: run `bash scripts/setup.sh`")
+    program = SOLARA if solara_run else DATAMARKET
+    if not program.is_file():
+        raise LabServerError(f"{program} is missing: run `bash scripts/setup.sh`")
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     # Without PYTEST_CURRENT_TEST (pytest's own variable) Solara serves the page as it would to a
-    # user, including its hidden call home, which the no-network test must then survive.
+    # user: with pytest's variable it leaves out its checks that call home.
     env = {
         **{key: value for key, value in os.environ.items() if key != "PYTEST_CURRENT_TEST"},
-        "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+        USERS_ENV: str(users),
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
-    command = [str(DATAMARKET), "viz", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--users", str(users)]
+    command = lab_command(port, users, solara_run=solara_run)
     with log_path.open("wb") as log:
         # start_new_session=True: the child calls setsid(), so the server and everything it
         # spawns form one process group, killed as one at the end.

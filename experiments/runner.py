@@ -512,18 +512,47 @@ def _save(folder: ResultsFolder, outcome: RunOutput | RunFailure) -> None:
 @contextmanager
 def scheduler_for(execution: ExecutionTable) -> Iterator[str | None]:
     """The Dask scheduler to use: the one named, a local cluster on 127.0.0.1 started for this
-    run where the backend is Dask but no scheduler is named, or none (local processes)."""
+    run where the backend is Dask but no scheduler is named, or none (local processes).
+
+    The local cluster is a scheduler and one nanny and worker process per worker, one thread
+    each, like ``LocalCluster(host="127.0.0.1", processes=True)``, but it opens no HTTP server:
+    Dask's scheduler serves one on 127.0.0.1:8787 (and each worker one on a random port) even
+    with ``dashboard_address=None``. Its only listening sockets are Dask's own connections."""
     if execution.scheduler or execution.backend != "dask":
         yield execution.scheduler
         return
     os.environ.setdefault("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "False")
-    from dask.distributed import LocalCluster
+    import logging
 
-    with LocalCluster(
-        n_workers=execution.workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
+    from distributed import Nanny, SpecCluster
+    from distributed.worker_memory import parse_memory_limit
+
+    from experiments.dask_worker import SchedulerWithoutHTTP, WorkerWithoutHTTP
+
+    host = "127.0.0.1"
+    scheduler = {
+        "cls": SchedulerWithoutHTTP,
+        "options": {"host": host, "port": 0, "dashboard": False, "dashboard_address": None},
+    }
+    worker = {
+        "cls": Nanny,
+        "options": {
+            "host": host,
+            "nthreads": 1,
+            "worker_class": WorkerWithoutHTTP,
+            "dashboard": False,
+            "dashboard_address": None,
+            # LocalCluster's share: the machine's memory split evenly between the workers.
+            "memory_limit": parse_memory_limit(
+                "auto", 1, execution.workers, logger=logging.getLogger("distributed.worker")
+            ),
+            "silence_logs": logging.WARN,
+        },
+    }
+    with SpecCluster(
+        scheduler=scheduler,
+        workers=dict.fromkeys(range(execution.workers), worker),
+        worker=worker,
+        silence_logs=logging.WARN,
     ) as cluster:
         yield cluster.scheduler_address
