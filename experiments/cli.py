@@ -182,6 +182,14 @@ def viz(
         _fail(f"the app {app_file} is missing; `datamarket viz` runs from a source checkout")
     if not solara.is_file():
         _fail(f"{solara} is missing; install the project's dependencies (mesa[rec] brings solara)")
+    from experiments.lab_assets import cache_dir, missing
+
+    if absent := missing():
+        _fail(
+            f"Solara's browser files {', '.join(absent)} are not in its local cache "
+            f"({cache_dir()}), so the page would fetch them from the internet while served; "
+            "fill the cache once with `bash scripts/setup_lab.sh` (or `make viz`)"
+        )
     if users is not None:
         os.environ[USERS_ENV] = str(users)
     # No call home: app.py turns Solara's telemetry off in code; the variable also keeps it off

@@ -3,8 +3,8 @@
 #   1. Debian's Chromium at /usr/bin/chromium (never `playwright install`: it downloads a browser);
 #   2. in .venv: playwright, pytest-playwright, anywidget (plotly's figure widget needs it) and
 #      ipyvuetify/ipyvue below 3 (with 3, SolaraViz's plot grid stays empty);
-#   3. Solara's browser files in its proxy cache, packed from the npm registry, for machines that
-#      cannot reach Solara's CDN. Nothing is downloaded at test or run time.
+#   3. Solara's browser files in its local cache (scripts/setup_lab.sh). Nothing is downloaded at
+#      test or run time.
 # Idempotent: each step runs only when what it installs is missing, so a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,57 +66,5 @@ EOF
         "installed in $(took "$t0") s"
 fi
 
-# 3. Solara's CDN files. The versions are the ones the installed solara asks for (its page
-#    template, its font-awesome setting, its grid layout widget and its Markdown component), else
-#    those of solara 1.64.1.
-# One Python process, as importing solara takes seconds: the cache folder, then PKG@VER a line.
-plan=$(
-    "$py" - <<'EOF'
-import re
-from pathlib import Path
-
-import solara
-import solara.server.settings as settings
-
-print(settings.assets.proxy_cache_dir)
-root = Path(solara.__file__).parent
-wanted = {
-    # ipyvuetify < 3 loads the Vuetify 2 app, not solara-vuetify3-app.
-    "@widgetti/solara-vuetify-app": ("server/templates/solara.html.j2", "10.1.1"),
-    "requirejs": ("server/templates/solara.html.j2", "2.3.6"),
-    "font-awesome": ("server/settings.py", "4.5.0"),
-    "@widgetti/vue-grid-layout": ("widgets/vue/gridlayout.vue", "2.3.13-alpha.2"),
-    # solara.Markdown (the page's headings) loads both when it renders.
-    "katex": ("components/markdown.py", "0.16.9"),
-    "mermaid": ("components/markdown.py", "10.8.0"),
-}
-for name, (source, fallback) in wanted.items():
-    try:
-        text = (root / source).read_text()
-    except OSError:
-        text = ""
-    found = re.search(re.escape(name) + r"@(\d+\.\d+\.\d+(?:-[\w.]+)?)/", text)
-    print(f"{name}@{found.group(1) if found else fallback}")
-EOF
-)
-cache=$(head -n 1 <<<"$plan")
-packages=$(tail -n +2 <<<"$plan")
-for package in $packages; do
-    target="$cache/$package"
-    # npm pack always has package.json; Solara's own proxy, when online, caches single files only.
-    if [ -f "$target/package.json" ]; then
-        continue
-    fi
-    if ! command -v npm >/dev/null 2>&1; then
-        t0=$(now)
-        apt_install npm
-        echo "setup_browser: apt: npm installed in $(took "$t0") s"
-    fi
-    t0=$(now)
-    work=$(mktemp -d)
-    (cd "$work" && npm pack --silent "$package" >/dev/null)
-    mkdir -p "$target"
-    tar -xzf "$work"/*.tgz -C "$target" --strip-components=1
-    rm -rf "$work"
-    echo "setup_browser: npm: $package unpacked into the Solara cache in $(took "$t0") s"
-done
+# 3. Solara's browser files in its local cache (scripts/setup_lab.sh).
+bash scripts/setup_lab.sh

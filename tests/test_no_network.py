@@ -136,7 +136,7 @@ class Tracer:
         attempts = self.attempts()
         lines = [json.dumps(attempt) for attempt in attempts]
         if any("cdn" in str(attempt["host"]) for attempt in attempts):
-            lines.append("(a CDN: Solara's asset cache lacks a file; run scripts/setup_browser.sh)")
+            lines.append("(a CDN: Solara's asset cache lacks a file; run scripts/setup_lab.sh)")
         assert attempts == [], "connections out of the machine:\n" + "\n".join(lines)
 
 
@@ -238,7 +238,7 @@ def test_serving_the_lab_makes_no_outbound_connection(tracer, tmp_path, solara_r
             loads = _Loads()
             loads.feed(html)
             # What the browser loads first, Solara's own scripts and styles among them: from the
-            # asset cache (scripts/setup_browser.sh fills it); a file missing there would make
+            # asset cache (scripts/setup_lab.sh fills it); a file missing there would make
             # the server fetch it from Solara's CDN.
             fetched = [u for u in loads.urls if not urlparse(u).scheme]
             for path in fetched:
@@ -352,3 +352,28 @@ def test_a_local_dask_sweep_opens_no_http_server(tmp_path):
 def _host_port(address: str) -> tuple[str, int]:
     host, port = address.split("://")[-1].rsplit(":", 1)
     return host, int(port)
+
+
+def test_viz_refuses_to_serve_while_solaras_browser_files_are_missing(tmp_path, monkeypatch):
+    # With an empty cache the page would have the server fetch its scripts from Solara's CDN:
+    # `datamarket viz` stops first, naming the files, the cache and the set-up that fills it.
+    from typer.testing import CliRunner
+
+    from experiments import cli, lab_assets
+
+    monkeypatch.setattr(lab_assets, "cache_dir", lambda: tmp_path)
+    served = []
+    monkeypatch.setattr(cli.os, "execv", lambda *args: served.append(args))
+    result = CliRunner().invoke(cli.app, ["viz", "--port", "8999"])
+    assert result.exit_code == 2, result.output
+    assert "requirejs@" in result.output
+    assert str(tmp_path) in result.output
+    assert "scripts/setup_lab.sh" in result.output
+    assert served == []
+    # Once every file is there, it serves.
+    for package in lab_assets.wanted():
+        (tmp_path / package).mkdir(parents=True)
+        (tmp_path / package / "package.json").write_text("{}")
+    result = CliRunner().invoke(cli.app, ["viz", "--port", "8999"])
+    assert result.exit_code == 0, result.output
+    assert len(served) == 1 and "--no-check-version" in served[0][1]
