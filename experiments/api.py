@@ -26,8 +26,15 @@ import pandas as pd
 
 from experiments.config import Experiment, experiment_from_dict, load_experiment
 from experiments.design import compile_runs, describe
-from experiments.results import read_firms, read_manifest, read_runs, read_timeseries
-from experiments.runner import run_experiment, scheduler_for
+from experiments.results import (
+    RUNS,
+    check_results,
+    read_firms,
+    read_manifest,
+    read_runs,
+    read_timeseries,
+)
+from experiments.runner import run_experiment, scheduler_for, stop_on_sigterm
 from experiments.sensitivity import sensitivity_indices
 from experiments.spec import RunSpec
 from experiments.summary import SUMMARY_FILE, write_summary
@@ -91,10 +98,12 @@ def open_results(path: str | Path) -> Results:
     """The results folder `path`, written by `run` or by ``datamarket run``.
 
     Raises:
-        ResultsError: `path` is not a results folder, or its runs are not all done.
+        ResultsError: `path` is not a results folder, its runs are not all done, or its manifest
+            or one of its tables is missing or damaged; the message names the folder or file.
     """
+    check_results(path)
     results = Results(path)
-    results.runs  # noqa: B018 - fails now, with the folder's name, if it is incomplete
+    results.runs  # noqa: B018 - fails now, with the file's name, if it cannot be read
     return results
 
 
@@ -110,7 +119,9 @@ def execute(
         ExecutorError: bad workers, or the Dask scheduler cannot be reached.
     """
     out_dir = Path(experiment.output.dir)
-    with scheduler_for(experiment.execution) as address:
+    source = experiment.source if Path(experiment.source).is_file() else None
+    # SIGTERM stops the sweep as Ctrl-C does, also while a local Dask cluster starts or stops.
+    with stop_on_sigterm(), scheduler_for(experiment.execution) as address:
         manifest = run_experiment(
             runs,
             out_dir,
@@ -121,6 +132,7 @@ def execute(
             scheduler=address,
             resume=resume,
             progress=progress,
+            source=source,
         )
     write_summary(out_dir)
     return manifest
@@ -160,6 +172,8 @@ def run(
         ConfigError: the experiment (or an override) is refused; the message names the field.
         ResultsError: `out` cannot be written, or already holds results and `resume` is False.
         ExecutorError: bad `workers`, or the Dask scheduler cannot be reached.
+        KeyboardInterrupt: Ctrl-C, or `experiments.runner.Terminated` on SIGTERM (when called
+            from the main thread); the finished runs are kept, and `resume` carries on.
     """
     if isinstance(experiment, Experiment):
         loaded = experiment
@@ -173,9 +187,13 @@ def run(
     results = Results(out_dir)
     failed = manifest.get("runs_failed", 0)
     if failed:
-        first = results.runs.loc[results.runs["status"] != "ok"].iloc[0]
+        bad = results.runs.loc[results.runs["status"] != "ok"]
+        first = bad.iloc[0]
+        ids = ", ".join(str(i) for i in bad["run_id"].head(10))
         warnings.warn(
-            f"{failed} of {manifest.get('runs_total')} runs failed (left out of the results); "
+            f"{failed} of {manifest.get('runs_total')} runs failed (left out of the results): "
+            f"run{'s' if len(bad) > 1 else ''} {ids}{', ...' if len(bad) > 10 else ''}; each "
+            f"one's error is in the `error` column of {out_dir / RUNS} (results.runs); "
             f"run {first['run_id']}: {first['error']}",
             RuntimeWarning,
             stacklevel=2,

@@ -7,9 +7,16 @@
     datamarket list [regimes|scenarios|parameters|metrics]
     datamarket calibrate [--design 128] [--seed 20170803] [--workers 2]
 
-Bad input (a file, a field, a folder) ends with one message naming what was wrong and what is
-allowed, and exit code 2. Ctrl-C stops a run cleanly, keeps what finished, and exits with 130;
-`--resume` carries on from there.
+Exit codes:
+
+    0    done: every run finished (`run`), or the report was written (`report`)
+    1    an unexpected error (a bug): a traceback
+    2    bad input: a file, a field, a value, a folder (missing, incomplete, damaged, holding
+         other results); one line `error: ...` naming it and what to do
+    3    `run` finished the sweep but some runs failed: which ones, and where their errors are
+         (the `error` column of runs.parquet); the report is written
+    130  Ctrl-C: the sweep stopped cleanly, finished runs are kept; `--resume` carries on
+    143  SIGTERM (`kill PID`): as Ctrl-C
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ app = typer.Typer(
 )
 
 BAD_INPUT = 2
-INTERRUPTED = 130
+RUNS_FAILED = 3
+INTERRUPTED = 130  # 128 + SIGINT
+TERMINATED = 143  # 128 + SIGTERM
 
 
 def _fail(message: str) -> None:
@@ -58,8 +67,8 @@ def run(
     from experiments.config import ConfigError, load_experiment
     from experiments.design import compile_runs
     from experiments.report import build_report
-    from experiments.results import ResultsError
-    from experiments.runner import ExecutorError
+    from experiments.results import ResultsError, describe_failures, read_runs
+    from experiments.runner import ExecutorError, Terminated
 
     try:
         experiment = load_experiment(file).with_overrides(
@@ -82,17 +91,24 @@ def run(
         manifest = execute(experiment, runs, resume=resume, progress=progress)
     except (ResultsError, ExecutorError) as error:
         _fail(str(error))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated)
         typer.echo(
             f"interrupted: finished runs are kept in {out_dir}; carry on with "
             f"`datamarket run {file} --out {out_dir} --resume`",
             err=True,
         )
-        raise typer.Exit(INTERRUPTED) from None
-    report = build_report(out_dir)
+        raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
     failed = manifest.get("runs_failed", 0)
-    typer.echo(f"{manifest['runs_done']} runs done, {failed} failed")
-    typer.echo(f"report: {report}")
+    try:
+        report = build_report(out_dir)
+        typer.echo(f"{manifest['runs_done']} runs done, {failed} failed")
+        typer.echo(f"report: {report}")
+        if failed:
+            typer.echo(f"error: {describe_failures(read_runs(out_dir), out_dir)}", err=True)
+    except ResultsError as error:
+        _fail(str(error))
+    if failed:
+        raise typer.Exit(RUNS_FAILED)
 
 
 @app.command()
@@ -120,14 +136,17 @@ def validate(file: Annotated[Path, typer.Argument(help="the experiment file (TOM
 def report(directory: Annotated[Path, typer.Argument(help="a results folder")]) -> None:
     """Rebuild summary.csv and report.html from the saved results in DIRECTORY."""
     from experiments.report import build_report
-    from experiments.results import ResultsError
+    from experiments.results import ResultsError, check_results
     from experiments.summary import write_summary
 
     try:
+        check_results(directory)  # before writing anything: a bad folder is left as it was
         write_summary(directory)
         path = build_report(directory)
     except ResultsError as error:
         _fail(str(error))
+    except OSError as error:  # summary.csv or report.html cannot be written
+        _fail(f"cannot write the report in {directory}: {error.strerror or error}")
     typer.echo(f"report: {path}")
 
 

@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
-import pyarrow.dataset
 from plotly.colors import qualitative, sample_colorscale, unlabel_rgb
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from experiments.results import parquet_columns, read_parquet
 from experiments.sensitivity import incomplete_samples, sensitivity_indices
 from experiments.spec import MEASURE
 from experiments.summary import (
@@ -804,6 +804,7 @@ def build_report(directory: Path | str) -> Path:
 
     Raises:
         FileNotFoundError: the folder lacks `manifest.json` or `runs.parquet`.
+        ResultsError: the manifest, runs.parquet or timeseries.parquet is damaged.
     """
     directory = Path(directory)
     manifest, runs = read_results(directory)
@@ -811,7 +812,7 @@ def build_report(directory: Path | str) -> Path:
     timeseries = None
     if path.exists():
         # Only the columns the report draws: a large sweep's monthly table need not all load.
-        present = set(pyarrow.dataset.dataset(path, format="parquet").schema.names)
+        present = set(parquet_columns(path))
         wanted = [c for c in ["run_id", "step", *metric_columns(runs)] if c in present]
-        timeseries = pd.read_parquet(path, columns=wanted)
+        timeseries = read_parquet(path, columns=wanted)
     return write_text_atomic(directory / REPORT_FILE, render_report(manifest, runs, timeseries))

@@ -37,6 +37,7 @@ import math
 import os
 import platform
 import secrets
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -111,6 +112,65 @@ _EMPTY_SCHEMAS = {
 
 class ResultsError(ValueError):
     """A results folder cannot be used as asked: the message names it and says what to do."""
+
+
+#: What a manifest must hold, with the JSON type of each, for a folder to be read or resumed.
+MANIFEST_FIELDS = {"fingerprint": str, "experiment": dict, "status": str}
+#: Failed runs named one by one in a message before "and N more".
+FAILURES_SHOWN = 10
+#: Differences between two experiments named one by one in a message before "and N more".
+DIFFERENCES_SHOWN = 8
+
+
+def _first_line(text: object) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def damaged(path: Path, exc: BaseException) -> str:
+    """What to say about a file that exists but cannot be read: its name and why."""
+    reason = _first_line(exc) or type(exc).__name__
+    return f"{path} is damaged (truncated, or not a Parquet file: {reason})"
+
+
+def read_parquet(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A Parquet file as a DataFrame; a missing or damaged file is a `ResultsError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"{path} is missing")
+    try:
+        return pd.read_parquet(path, columns=None if columns is None else list(columns))
+    except (pa.ArrowException, OSError) as exc:
+        raise ResultsError(
+            f"{damaged(path, exc)}; the results in {path.parent} cannot be read: run the "
+            "experiment again into another folder"
+        ) from exc
+
+
+def parquet_columns(path: str | Path) -> list[str]:
+    """The column names of a Parquet file (from its footer, without reading the data)."""
+    path = Path(path)
+    try:
+        return list(pq.read_schema(path).names)
+    except (pa.ArrowException, OSError) as exc:
+        raise ResultsError(
+            f"{damaged(path, exc)}; the results in {path.parent} cannot be read: run the "
+            "experiment again into another folder"
+        ) from exc
+
+
+def _parquet_problem(path: Path) -> str | None:
+    """Why `path` is not a whole Parquet file (missing, or its footer unreadable), or None.
+
+    A file cut short loses its footer, which is written last, so reading the footer finds it.
+    """
+    if not path.is_file():
+        return f"{path} is missing"
+    try:
+        pq.read_metadata(path)
+    except (pa.ArrowException, OSError) as exc:
+        return damaged(path, exc)
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,6 +457,7 @@ class ResultsFolder:
                 f"{experiment_name(previous.get('experiment') or {})!r} "
                 f"(fingerprint {previous.get('fingerprint')}), but this is experiment "
                 f"{experiment_name(resolved)!r} (fingerprint {fingerprint}); "
+                f"{what_differs(previous.get('experiment') or {}, resolved)}; "
                 "choose another output folder, or delete that one to start afresh"
             )
         return previous
@@ -441,15 +502,58 @@ class ResultsFolder:
         """The runs row of a finished run."""
         return json.loads(self.part(run_id, "run.json").read_text(encoding="utf-8"))
 
+    def done_ids(self) -> list[int]:
+        """Run ids whose runs row is in parts/ (read or not), sorted."""
+        if not self.parts.is_dir():
+            return []
+        ids = []
+        for path in self.parts.glob("run-*.run.json"):
+            with contextlib.suppress(ValueError):
+                ids.append(int(path.name.split(".")[0].removeprefix("run-")))
+        return sorted(ids)
+
     def finished(self) -> dict[int, str]:
         """Runs done so far, as run_id → status (``ok`` or ``failed``)."""
-        if not self.parts.is_dir():
-            return {}
-        done = {}
-        for path in self.parts.glob("run-*.run.json"):
-            run_id = int(path.name.split(".")[0].removeprefix("run-"))
-            done[run_id] = self.read_row(run_id)["status"]
-        return done
+        return {run_id: self.read_row(run_id)["status"] for run_id in self.done_ids()}
+
+    def check_parts(self) -> list[str]:
+        """Find the done runs whose part files are damaged, and undo them so they are played again.
+
+        A run is damaged when its runs row is not a JSON object with a status, or when it is ok
+        but one of its tables is missing or not a whole Parquet file (a disk that filled up, a
+        copy cut short). Its part files are removed, so the run counts as not done. Returns one
+        line per damaged run, naming the file and what is wrong with it.
+        """
+        problems = []
+        for run_id in self.done_ids():
+            problem = self._part_problem(run_id)
+            if problem is None:
+                continue
+            for kind in (
+                "run.json",
+                TIMESERIES.removesuffix(".parquet"),
+                FIRMS.removesuffix(".parquet"),
+            ):
+                with contextlib.suppress(OSError):
+                    self.part(run_id, kind).unlink()
+            problems.append(f"{problem}: run {run_id} will be played again")
+        return problems
+
+    def _part_problem(self, run_id: int) -> str | None:
+        row_path = self.part(run_id, "run.json")
+        try:
+            row = json.loads(row_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return f"{row_path} is damaged (not a JSON runs row: {_first_line(exc)})"
+        if not isinstance(row, dict) or row.get("status") not in ("ok", "failed"):
+            return f"{row_path} is damaged (not a runs row with a status)"
+        if row["status"] != "ok":
+            return None
+        for name in (TIMESERIES, FIRMS):
+            problem = _parquet_problem(self.part(run_id, name.removesuffix(".parquet")))
+            if problem is not None:
+                return problem
+        return None
 
     # ---- the manifest
 
@@ -481,10 +585,24 @@ class ResultsFolder:
         atomic_write(self.path / RUNS, lambda temp: pq.write_table(table, temp))
         return _tally(rows)
 
+    def _read_part(self, path: Path, read: Callable[[Path], Any] = pq.read_table) -> Any:
+        """`read(path)` of a part file; a damaged one undoes its run (`--resume` plays it again)
+        and raises a `ResultsError` naming it."""
+        try:
+            return read(path)
+        except (pa.ArrowException, OSError) as exc:
+            run_id = int(path.name.split(".")[0].removeprefix("run-"))
+            with contextlib.suppress(OSError):
+                self.part(run_id, "run.json").unlink()
+            raise ResultsError(
+                f"{damaged(path, exc)}; run {run_id} was set to be played again: carry on with "
+                "--resume"
+            ) from exc
+
     def _concatenate(self, parts: list[Path], name: str) -> None:
         if parts:
             schema = pa.unify_schemas(
-                [pq.read_schema(p) for p in parts], promote_options="permissive"
+                [self._read_part(p, pq.read_schema) for p in parts], promote_options="permissive"
             )
         else:
             schema = _EMPTY_SCHEMAS[name]
@@ -494,7 +612,7 @@ class ResultsFolder:
                 batch: list[pa.Table] = []
                 rows = 0
                 for path in parts:
-                    table = pq.read_table(path).cast(schema)
+                    table = self._read_part(path).cast(schema)
                     batch.append(table)
                     rows += table.num_rows
                     if rows >= _ROWS_PER_GROUP:
@@ -523,15 +641,115 @@ def _tally(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _describe(path: Path) -> str:
+    """An experiment's folder in words: its name, how far it got, and how many runs are on disk.
+
+    Called with the folder's lock held, so a manifest still saying "running" belongs to a sweep
+    that was killed: nothing is writing the folder.
+    """
     try:
         manifest = read_manifest(path)
     except ResultsError:
         return "(unreadable manifest)"
     return (
         f"{experiment_name(manifest.get('experiment') or {})!r} "
-        f"(status {manifest.get('status')}, {manifest.get('runs_done')} of "
-        f"{manifest.get('runs_total')} runs done)"
+        f"({_state(manifest)}, {runs_on_disk(path)} of {manifest.get('runs_total')} runs done)"
     )
+
+
+def _state(manifest: dict[str, Any]) -> str:
+    """How far a sweep got, for a folder no sweep is writing now: a manifest that still says
+    ``running`` was left by a sweep that was killed."""
+    status = manifest.get("status")
+    return "its sweep was killed" if status == "running" else f"status {status}"
+
+
+def _being_written(folder: Path) -> bool:
+    """Whether a sweep holds the folder's lock right now."""
+    if fcntl is None or not (folder / LOCK).is_file():  # pragma: no cover - Windows
+        return False
+    try:
+        with open(folder / LOCK) as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    return False
+
+
+def runs_on_disk(path: str | Path) -> int:
+    """Runs done in the results folder `path`, counted on disk: the rows of runs.parquet when
+    the folder is complete, else the runs rows in parts/ (a manifest can lag behind: after
+    ``kill -9`` it still says what it said when the sweep started)."""
+    folder = Path(path)
+    with contextlib.suppress(pa.ArrowException, OSError):
+        return pq.read_metadata(folder / RUNS).num_rows
+    return len(ResultsFolder(folder).done_ids())
+
+
+def _show(value: Any) -> str:
+    if value is _ABSENT:
+        return "(absent)"
+    text = json.dumps(value, default=str, allow_nan=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_ABSENT = object()
+
+
+def _differences(old: Any, new: Any, where: str) -> Iterable[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in [*old, *(k for k in new if k not in old)]:
+            yield from _differences(
+                old.get(key, _ABSENT), new.get(key, _ABSENT), f"{where}.{key}" if where else key
+            )
+    elif isinstance(old, list) and isinstance(new, list):
+        for i in range(max(len(old), len(new))):
+            yield from _differences(
+                old[i] if i < len(old) else _ABSENT,
+                new[i] if i < len(new) else _ABSENT,
+                f"{where}[{i}]",
+            )
+    elif old is _ABSENT or new is _ABSENT or _canonical(old) != _canonical(new):
+        yield f"{where}: {_show(old)} -> {_show(new)}"
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, allow_nan=True)
+
+
+def what_differs(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Where two resolved experiments differ, in what the fingerprint covers ([execution] and
+    [output] are left out), as ``experiment.replications: 10 -> 12, ...`` (old -> new)."""
+    skip = ("execution", "output")
+    # As JSON, so that the folder's manifest (read from JSON) and this experiment compare alike.
+    old = {k: v for k, v in json.loads(to_json(old)).items() if k not in skip}
+    new = {k: v for k, v in json.loads(to_json(new)).items() if k not in skip}
+    found = list(_differences(old, new, ""))
+    if not found:
+        return (
+            "their files resolve to the same experiment, so the runs it compiles to differ "
+            "(written by another version of datamarket?)"
+        )
+    shown = ", ".join(found[:DIFFERENCES_SHOWN])
+    more = f", and {len(found) - DIFFERENCES_SHOWN} more" if len(found) > DIFFERENCES_SHOWN else ""
+    return f"what differs (that folder's -> this one's): {shown}{more}"
+
+
+def describe_failures(runs: pd.DataFrame, folder: str | Path) -> str:
+    """Which runs of `runs` (runs.parquet) failed and where their errors are, in a few lines:
+    run id, policy, replication and the first line of each error, up to `FAILURES_SHOWN`."""
+    failed = runs.loc[runs["status"] != "ok"].sort_values("run_id")
+    lines = [
+        f"{len(failed)} of {len(runs)} runs failed; their errors are in the `error` column of "
+        f'{Path(folder) / RUNS} (and under "Failed runs" in the report):'
+    ]
+    for row in failed.head(FAILURES_SHOWN).itertuples(index=False):
+        lines.append(
+            f"  run {row.run_id} (policy {row.policy}, replication {row.replication}): "
+            f"{_first_line(row.error) or '(no error recorded)'}"
+        )
+    if len(failed) > FAILURES_SHOWN:
+        lines.append(f"  and {len(failed) - FAILURES_SHOWN} more")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,7 +760,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest of the results folder `path`, complete or not.
 
     Raises:
-        ResultsError: `path` is not a folder, has no manifest.json, or it cannot be read.
+        ResultsError: `path` is not a folder, has no manifest.json, or it cannot be read, is not
+            JSON, or lacks one of `MANIFEST_FIELDS`.
     """
     folder = Path(path)
     if not folder.is_dir():
@@ -555,10 +774,73 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
+        raise ResultsError(
+            f"{manifest_path} cannot be read: it is not JSON ({exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}); the file is damaged"
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{manifest_path} cannot be read: {exc}") from exc
-    if not isinstance(manifest, dict) or "fingerprint" not in manifest:
-        raise ResultsError(f"{manifest_path} is not a results manifest (no 'fingerprint')")
+    if not isinstance(manifest, dict):
+        raise ResultsError(
+            f"{manifest_path} is not a results manifest: it holds a JSON "
+            f"{type(manifest).__name__}, not an object"
+        )
+    wrong = [
+        f"{name!r} ({'missing' if name not in manifest else 'not a ' + kind.__name__})"
+        for name, kind in MANIFEST_FIELDS.items()
+        if not isinstance(manifest.get(name), kind)
+    ]
+    if wrong:
+        raise ResultsError(
+            f"{manifest_path} is not a results manifest: it lacks {', '.join(wrong)}"
+        )
+    return manifest
+
+
+def resume_command(folder: str | Path, manifest: dict[str, Any]) -> str:
+    """The command that finishes the sweep in `folder`: with its experiment file when the
+    manifest names one, else with ``FILE``."""
+    source = manifest.get("source")
+    file = shlex.quote(source) if isinstance(source, str) and source else "FILE"
+    return f"`datamarket run {file} --out {shlex.quote(str(folder))} --resume`"
+
+
+def _incomplete(folder: Path, manifest: dict[str, Any]) -> ResultsError:
+    done = f"{runs_on_disk(folder)} of {manifest.get('runs_total')} runs done"
+    if _being_written(folder):
+        return ResultsError(
+            f"results in {folder} are incomplete: a sweep is writing them right now ({done} so "
+            "far); wait for it to end"
+        )
+    return ResultsError(
+        f"results in {folder} are incomplete ({_state(manifest)}, {done}): finish them with "
+        f"{resume_command(folder, manifest)}"
+    )
+
+
+def check_results(path: str | Path) -> dict[str, Any]:
+    """Check that `path` holds a complete, readable result; return its manifest.
+
+    Reads the manifest and the footer of each table (not the data), so it is quick however
+    large the tables.
+
+    Raises:
+        ResultsError: naming the folder or the file: the folder is missing or not a results
+            folder, the manifest is missing or damaged, the sweep is incomplete (with how many
+            runs are done and the command that finishes it), or a table is missing or damaged.
+    """
+    folder = Path(path)
+    manifest = read_manifest(folder)
+    if not (folder / RUNS).exists():
+        raise _incomplete(folder, manifest)
+    for name in (RUNS, TIMESERIES, FIRMS):
+        problem = _parquet_problem(folder / name)
+        if problem is not None:
+            raise ResultsError(
+                f"{problem}; the results in {folder} cannot be read: run the experiment "
+                "again into another folder"
+            )
     return manifest
 
 
@@ -566,13 +848,8 @@ def _complete_table(path: str | Path, name: str) -> pd.DataFrame:
     folder = Path(path)
     manifest = read_manifest(folder)
     if not (folder / RUNS).exists():
-        raise ResultsError(
-            f"results in {folder} are incomplete (status {manifest.get('status')}, "
-            f"{manifest.get('runs_done')} of {manifest.get('runs_total')} runs done): "
-            "finish them with `datamarket run FILE --out "
-            f"{folder} --resume`"
-        )
-    return pd.read_parquet(folder / name)
+        raise _incomplete(folder, manifest)
+    return read_parquet(folder / name)
 
 
 def read_runs(path: str | Path) -> pd.DataFrame:

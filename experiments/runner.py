@@ -24,7 +24,10 @@ import ctypes
 import math
 import multiprocessing
 import os
+import select
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -53,9 +56,12 @@ __all__ = [
     "ExecutorError",
     "ResultsError",
     "RunFailure",
+    "Terminated",
+    "exit_with",
     "one_thread_each",
     "run_experiment",
     "scheduler_for",
+    "stop_on_sigterm",
     "worker_pool",
 ]
 
@@ -65,10 +71,56 @@ IN_FLIGHT_PER_WORKER = 2
 WORKER_DIED = "its worker process died while playing it (killed, crashed or out of memory)"
 #: Seconds to wait for a Dask scheduler to answer, and for it to have a worker.
 DASK_CONNECT_TIMEOUT = 30
+#: Seconds between a pool worker's checks that the process that started it still runs, where
+#: the system cannot say so at once (no pidfd: not Linux, or Linux before 5.3).
+PARENT_POLL_SECONDS = 1.0
+#: The exit code of a pool worker that ends because the process that started it has ended.
+PARENT_GONE = 1
 
 
 class ExecutorError(ValueError):
     """The executor asked for cannot be used (bad worker count, unreachable Dask scheduler)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived during a sweep (see `stop_on_sigterm`). A `KeyboardInterrupt`, so the
+    sweep stops exactly as after Ctrl-C: workers stopped, finished runs kept, the manifest
+    ``interrupted``; ``datamarket run`` then exits with 143 (128 + SIGTERM) rather than 130."""
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Inside this block, SIGTERM stops a sweep as Ctrl-C does: it raises `Terminated` in the
+    main thread instead of ending the process on the spot.
+
+    Without it, ``kill PID`` (what ``timeout``, systemd and ``docker stop`` send first) ends the
+    process at once: the manifest stays ``running`` and no one stops the workers. Python runs
+    signal handlers in the main thread only, so elsewhere this does nothing; nor where SIGTERM
+    already has a handler (the program's own, or this one from an enclosing block). After the
+    first SIGTERM, more are ignored until the block is left, so the clean-up is not cut short
+    (SIGKILL still ends it, and the workers follow: `exit_with`).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        # Not SIG_IGN: a process started from here meanwhile would inherit it through exec.
+        signal.signal(signal.SIGTERM, _ignore)
+        raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    """A signal handler that does nothing."""
 
 
 @dataclass(frozen=True)
@@ -148,11 +200,65 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 def worker_pool(workers: int) -> cf.ProcessPoolExecutor:
     """A process pool for playing runs: workers from `_pool_context` (never a fork of this
-    process), each with one BLAS and one kernel thread (`one_thread_each`). Any code that plays
-    runs in parallel outside `run_experiment` (calibration, validation, tests) uses it."""
+    process), each with one BLAS and one kernel thread (`one_thread_each`), each ending when
+    this process ends however it ends (`exit_with`). Any code that plays runs in parallel
+    outside `run_experiment` (calibration, validation, tests) uses it."""
     return cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=_pool_context(), initializer=one_thread_each
+        max_workers=workers,
+        mp_context=_pool_context(),
+        initializer=_set_up_pool_worker,
+        initargs=(os.getpid(),),
     )
+
+
+def _set_up_pool_worker(parent: int) -> None:
+    """The initializer of `worker_pool`'s workers: `exit_with` the pool's process, then
+    `one_thread_each`."""
+    exit_with(parent)
+    one_thread_each()
+
+
+def exit_with(pid: int) -> None:
+    """End this process as soon as process `pid` ends, whatever ends it (even ``kill -9``).
+
+    A pool worker does not notice by itself that the process that started the pool is gone:
+    it waits for its next run on a queue whose writing end it holds too, so it waits forever
+    (a SIGTERM or ``kill -9`` of ``datamarket run`` left both workers, ~250 MB each, running).
+    Nor can the kernel's parent-death signal help: a forkserver worker's parent is the
+    forkserver, not `pid`. The forkserver and multiprocessing's resource tracker do end by
+    themselves once every process holding their pipes is gone, the workers included; so once
+    the workers end, all four processes end. A daemon thread here waits on a pidfd of `pid`
+    (readable when it exits; Linux 5.3+), else checks every `PARENT_POLL_SECONDS`, then ends
+    this process with `os._exit` (no clean-up: a half-played run is played again on resume).
+    """
+    threading.Thread(
+        target=_exit_when_gone, args=(pid,), name="datamarket-exit-with-parent", daemon=True
+    ).start()
+
+
+def _exit_when_gone(pid: int) -> None:
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:  # already gone
+        os._exit(PARENT_GONE)
+    except (AttributeError, OSError):  # pragma: no cover - no pidfd here
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])
+        os._exit(PARENT_GONE)
+    while _running(pid):  # pragma: no cover - no pidfd here
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(PARENT_GONE)  # pragma: no cover
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's process by now
+        return True
+    return True
 
 
 def one_thread_each() -> None:
@@ -359,6 +465,7 @@ def run_experiment(
     resume: bool = False,
     progress: bool = True,
     on_run_done: Callable[[int, str], None] | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
     """Play `runs` and stream their results into the results folder `out_dir`.
 
@@ -378,6 +485,8 @@ def run_experiment(
         progress: show a progress bar with ETA on stderr.
         on_run_done: called as ``on_run_done(run_id, status)`` in this process once a run's
             files are on disk (status ``ok`` or ``failed``).
+        source: the experiment file, recorded in the manifest so that messages about the folder
+            can name the command that finishes it (None: not from a file).
 
     Returns:
         The final manifest (status ``complete``).
@@ -387,7 +496,8 @@ def run_experiment(
             `resume` is False, or holds another experiment.
         ExecutorError: bad `workers`, or the Dask scheduler cannot be reached or has no worker.
         KeyboardInterrupt: after Ctrl-C, once the manifest says ``interrupted``; what finished is
-            kept, and the sweep continues with ``resume=True``.
+            kept, and the sweep continues with ``resume=True``. `Terminated` (a
+            KeyboardInterrupt) after SIGTERM, in the main thread (`stop_on_sigterm`).
     """
     by_id = {spec.run_id: spec for spec in runs}
     if len(by_id) != len(runs):
@@ -396,22 +506,26 @@ def run_experiment(
     if scheduler is None:
         _check_workers(workers)
 
-    folder, previous = ResultsFolder.open(
-        Path(out_dir), resolved=resolved, fingerprint=fingerprint, resume=resume
-    )
-    try:
-        if previous is not None and folder.is_complete():
-            return _settle_complete(folder, previous)
-        finished = {i: s for i, s in folder.finished().items() if i in by_id}
-        pending = [spec for spec in by_id.values() if finished.get(spec.run_id) != "ok"]
-        manifest = _start_manifest(previous, resolved, fingerprint, design)
-        manifest.update(folder.tally(finished), runs_total=len(by_id))
-        # Before any write, so that a bad scheduler address leaves nothing behind.
-        backend = _backend(workers, scheduler) if pending else _Backend()
-        manifest["executor"] = backend.describe()
-        return _sweep_into(folder, manifest, by_id, pending, backend, progress, on_run_done)
-    finally:
-        folder.close()
+    with stop_on_sigterm():
+        folder, previous = ResultsFolder.open(
+            Path(out_dir), resolved=resolved, fingerprint=fingerprint, resume=resume
+        )
+        try:
+            if previous is not None and folder.is_complete():
+                return _settle_complete(folder, previous)
+            if previous is not None:
+                for problem in folder.check_parts():
+                    print(f"warning: {problem}", file=sys.stderr, flush=True)
+            finished = {i: s for i, s in folder.finished().items() if i in by_id}
+            pending = [spec for spec in by_id.values() if finished.get(spec.run_id) != "ok"]
+            manifest = _start_manifest(previous, resolved, fingerprint, design, source)
+            manifest.update(folder.tally(finished), runs_total=len(by_id))
+            # Before any write, so that a bad scheduler address leaves nothing behind.
+            backend = _backend(workers, scheduler) if pending else _Backend()
+            manifest["executor"] = backend.describe()
+            return _sweep_into(folder, manifest, by_id, pending, backend, progress, on_run_done)
+        finally:
+            folder.close()
 
 
 def _settle_complete(folder: ResultsFolder, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -428,15 +542,17 @@ def _start_manifest(
     resolved: dict[str, Any],
     fingerprint: str,
     design: dict[str, Any] | None,
+    source: str | None = None,
 ) -> dict[str, Any]:
     """The manifest of a sweep starting (or resuming) now, status ``running``."""
     return {
         "experiment": resolved,
         "fingerprint": fingerprint,
         "design": design,
+        "source": source or (previous or {}).get("source"),
         "versions": package_versions(),
         "git_commit": git_commit(),
-        "started": previous["started"] if previous else now(),
+        "started": (previous or {}).get("started") or now(),
         "finished": None,
         "status": "running",
         "runs_total": None,

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from experiments.results import ResultsError, read_parquet
 from model import METRICS
 
 SUMMARY_FILE = "summary.csv"
@@ -173,6 +174,9 @@ def read_results(directory: Path | str) -> tuple[dict, pd.DataFrame]:
 
     Raises:
         FileNotFoundError: the folder lacks `manifest.json` or `runs.parquet`.
+        ResultsError: one of them is damaged (not a JSON object, not a whole Parquet file);
+            the message names the file. `experiments.results.check_results` checks a folder
+            more thoroughly, with a message for each case.
     """
     directory = Path(directory)
     for name in ("manifest.json", "runs.parquet"):
@@ -180,8 +184,14 @@ def read_results(directory: Path | str) -> tuple[dict, pd.DataFrame]:
             raise FileNotFoundError(
                 f"{directory}: no {name} here; is this a results folder of `datamarket run`?"
             )
-    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-    return manifest, pd.read_parquet(directory / "runs.parquet")
+    path = directory / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ResultsError(f"{path} cannot be read: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise ResultsError(f"{path} is not a results manifest: not a JSON object")
+    return manifest, read_parquet(directory / "runs.parquet")
 
 
 def write_summary(directory: Path | str) -> Path:
