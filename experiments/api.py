@@ -26,6 +26,7 @@ import pandas as pd
 
 from experiments.config import Experiment, experiment_from_dict, load_experiment
 from experiments.design import compile_runs, describe
+from experiments.estimate import check_size
 from experiments.results import (
     RUNS,
     check_results,
@@ -147,6 +148,7 @@ def run(
     resume: bool = False,
     progress: bool = False,
     report: bool = False,
+    allow_large: bool = False,
 ) -> Results:
     """Run every (sample × policy × replication) of an experiment into a results folder.
 
@@ -162,6 +164,9 @@ def run(
         resume: carry on an interrupted experiment in `out`, keeping the runs already done.
         progress: show a progress bar on stderr.
         report: also write report.html (self-contained, about 5 MB: it embeds plotly.js).
+        allow_large: accept an experiment above the limits against mistakes (more than
+            `experiments.estimate.MAX_STEPS` months a run, `MAX_RUNS` runs or `MAX_USER_MONTHS`
+            user-months). One that cannot fit this machine's memory or disk is still refused.
 
     Returns:
         The complete results folder; summary.csv is written. Failed runs are recorded in it
@@ -170,6 +175,8 @@ def run(
 
     Raises:
         ConfigError: the experiment (or an override) is refused; the message names the field.
+            `experiments.estimate.SizeError`, a ConfigError, when it is too large (before any
+            run is built or anything written).
         ResultsError: `out` cannot be written, or already holds results and `resume` is False.
         ExecutorError: bad `workers`, or the Dask scheduler cannot be reached.
         KeyboardInterrupt: Ctrl-C, or `experiments.runner.Terminated` on SIGTERM (when called
@@ -182,6 +189,7 @@ def run(
     else:
         loaded = load_experiment(experiment)
     loaded = loaded.with_overrides(out=out, workers=workers, scheduler=scheduler)
+    check_size(loaded, allow_large=allow_large, resume=resume)  # before the run list is built
     manifest = execute(loaded, compile_runs(loaded), resume=resume, progress=progress)
     out_dir = Path(loaded.output.dir)
     results = Results(out_dir)

@@ -1,8 +1,8 @@
 """The `datamarket` command: run an experiment file, check one, rebuild a report, list the model.
 
     datamarket run experiments/tencent_huawei_2017.toml [--out DIR] [--workers N]
-                   [--scheduler tcp://HOST:PORT] [--resume]
-    datamarket validate FILE
+                   [--scheduler tcp://HOST:PORT] [--resume] [--allow-large]
+    datamarket validate FILE [--allow-large]
     datamarket report DIR
     datamarket list [regimes|scenarios|parameters|metrics]
     datamarket calibrate [--design 128] [--seed 20170803] [--workers 2]
@@ -49,10 +49,17 @@ def _fail(message: str) -> None:
     raise typer.Exit(BAD_INPUT)
 
 
+ALLOW_LARGE_HELP = (
+    "accept an experiment above the limits against mistakes (months a run, runs, user-months; "
+    "the message says which); one that cannot fit this machine's memory or disk is still refused"
+)
+
+
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="the experiment file (TOML)")],
-    out: Annotated[Path | None, typer.Option(help="results folder (default: [output] dir)")] = None,
+    # Text, not a Path: Path("") is ".", so --out "" would write into the current folder.
+    out: Annotated[str | None, typer.Option(help="results folder (default: [output] dir)")] = None,
     workers: Annotated[
         int | None, typer.Option(min=1, help="local worker processes (default: [execution])")
     ] = None,
@@ -61,11 +68,13 @@ def run(
     ] = None,
     resume: Annotated[bool, typer.Option(help="carry on an interrupted run in the folder")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    allow_large: Annotated[bool, typer.Option("--allow-large", help=ALLOW_LARGE_HELP)] = False,
 ) -> None:
     """Run every (sample × policy × replication) of FILE; write results and a report."""
     from experiments.api import execute
     from experiments.config import ConfigError, load_experiment
     from experiments.design import compile_runs
+    from experiments.estimate import check_size
     from experiments.report import build_report
     from experiments.results import ResultsError, describe_failures, read_runs
     from experiments.runner import ExecutorError, Terminated
@@ -74,6 +83,7 @@ def run(
         experiment = load_experiment(file).with_overrides(
             out=out, workers=workers, scheduler=scheduler
         )
+        check_size(experiment, allow_large=allow_large, resume=resume)  # before the run list
         runs = compile_runs(experiment)
     except ConfigError as error:
         _fail(str(error))
@@ -112,24 +122,29 @@ def run(
 
 
 @app.command()
-def validate(file: Annotated[Path, typer.Argument(help="the experiment file (TOML)")]) -> None:
-    """Check FILE without running it: its keys, values, regimes, levers and parameters."""
+def validate(
+    file: Annotated[Path, typer.Argument(help="the experiment file (TOML)")],
+    allow_large: Annotated[bool, typer.Option("--allow-large", help=ALLOW_LARGE_HELP)] = False,
+) -> None:
+    """Check FILE without running it: its keys, values, regimes, levers and parameters, and
+    its size (runs, user-months, rows, disk, memory, rough time) against this machine."""
     from experiments.config import ConfigError, load_experiment
-    from experiments.design import compile_runs
+    from experiments.estimate import check_size
 
     try:
         experiment = load_experiment(file)
-        runs = compile_runs(experiment)
+        # Counted, not built: a billion replications would otherwise fill memory here.
+        size = check_size(experiment, allow_large=allow_large)
     except ConfigError as error:
         _fail(str(error))
-    policies = sorted({spec.policy for spec in runs})
-    samples = len({spec.sample for spec in runs})
+    policies = sorted(policy.name for policy in experiment.policies)
     typer.echo(
-        f"{file}: valid. {len(runs)} runs = {samples} sample(s) x {len(policies)} "
+        f"{file}: valid. {size.runs} runs = {size.n_samples} sample(s) x {len(policies)} "
         f"polic{'y' if len(policies) == 1 else 'ies'} x "
         f"{experiment.replications} replication(s), "
         f"{experiment.steps} months each; policies: {', '.join(policies)}"
     )
+    typer.echo(size.describe())
 
 
 @app.command()

@@ -22,6 +22,7 @@ the file accepts exactly what the model accepts.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import hashlib
 import itertools
@@ -33,6 +34,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -615,7 +617,7 @@ class Experiment(BaseModel):
         """
         execution = self.execution.model_dump()
         if workers is not None:
-            execution["workers"] = workers
+            execution["workers"] = python_scalars(workers)
         if scheduler is not None:
             execution.update(scheduler=scheduler, backend="dask")
         output = self.output.model_dump()
@@ -638,7 +640,8 @@ class Experiment(BaseModel):
 def _check_samples_make_scenarios(experiment: Experiment) -> None:
     """Every sample must make a valid scenario with the fixed parameters (values may clash, e.g.
     n_makers and maker_shares). A grid is checked cell by cell (up to GRID_CELLS_CHECKED cells,
-    value by value beyond); a range at both ends, each with the others at the preset's values."""
+    value by value beyond); a range at both ends, each with the others at the preset's values.
+    Where both n_users and mean_degree vary, their densest corner is checked too."""
     table = experiment.uncertainties
     assert table is not None
     names = table.names()
@@ -651,6 +654,14 @@ def _check_samples_make_scenarios(experiment: Experiment) -> None:
             candidates = [{name: v} for name, vs in zip(names, values, strict=True) for v in vs]
     else:
         candidates = [{name: bound} for name in names for bound in table.parameters[name]]
+    if {"n_users", "mean_degree"} <= set(names):
+        # The densest corner (fewest users, most contacts), which no check above may have met.
+        candidates.append(
+            {
+                "n_users": min(_spread(table, "n_users")),
+                "mean_degree": max(_spread(table, "mean_degree")),
+            }
+        )
     for sampled in candidates:
         try:
             make_scenario(experiment.scenario.preset, **experiment.scenario.parameters, **sampled)
@@ -661,6 +672,12 @@ def _check_samples_make_scenarios(experiment: Experiment) -> None:
             raise _problem(
                 f"{shown} does not make a valid scenario: {error}", f"uncertainties.{key}"
             ) from None
+
+
+def _spread(table: UncertaintiesTable, name: str) -> list[Any]:
+    """The values a varied parameter takes: a grid's values, or a range's two bounds."""
+    spec = table.parameters[name]
+    return list(spec["values"]) if table.method == "grid" else list(spec)
 
 
 def _plain(value: Any) -> Any:
@@ -711,6 +728,26 @@ def load_experiment(path: str | Path) -> Experiment:
         raise ConfigError(
             path, [("", f"cannot be read ({reason}); check that it exists and is readable")]
         ) from None
+    # A byte-order mark is refused, not skipped: Python's TOML reader (tomllib), and so any
+    # script or notebook reading the same file with it, fails on one ("Invalid statement at line
+    # 1"), so a file accepted here would not be a TOML file for every reader. Saying what it is
+    # lets the user fix the file once (editors such as Windows Notepad add it).
+    if raw.startswith(codecs.BOM_UTF8):
+        raise ConfigError(
+            path,
+            [
+                (
+                    "",
+                    "starts with a UTF-8 byte-order mark (the bytes EF BB BF), which TOML readers "
+                    "such as Python's tomllib refuse; save it as UTF-8 without BOM",
+                )
+            ],
+        ) from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ConfigError(
+            path,
+            [("", "is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8")],
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -735,11 +772,30 @@ def experiment_from_dict(data: dict[str, Any], source: str | Path = "<experiment
         ConfigError: naming `source`, the field, the bad value and what is allowed.
     """
     try:
-        experiment = Experiment.model_validate(data)
+        experiment = Experiment.model_validate(python_scalars(data))
     except ValidationError as error:
         raise _config_error(source, error, Experiment) from None
     experiment._source = str(source)
     return experiment
+
+
+def python_scalars(value: Any) -> Any:
+    """`value` with numpy scalars (``np.int64(3)``, ``np.float64(0.5)``, ``np.True_``) turned
+    into the Python ones they equal, in nested dicts, lists and tuples too.
+
+    An experiment built in Python (a notebook's loop, a pandas row) often holds numpy scalars;
+    the schema is strict about types (a string is not a number, a bool is not a whole number),
+    and this keeps it so: ``np.True_`` becomes True, still refused where a number is expected.
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {python_scalars(key): python_scalars(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [python_scalars(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(python_scalars(item) for item in value)
+    return value
 
 
 # --- pydantic's errors in words a user can act on
@@ -882,4 +938,5 @@ __all__: list[str] = [
     "UncertaintiesTable",
     "experiment_from_dict",
     "load_experiment",
+    "python_scalars",
 ]

@@ -8,7 +8,8 @@ A finished experiment's folder::
                            it got (status, runs done and failed, seconds per run)
       runs.parquet         one row per run, sorted by run_id: run_id, policy, regime, replication,
                            sample, seed, each sampled parameter, each metric summarised by the
-                           experiment's measure, status ("ok" or "failed"), error, seconds
+                           experiment's measure, realised_mean_degree (the social graph's),
+                           status ("ok" or "failed"), error, seconds
       timeseries.parquet   run_id, step (month, from 1), every metric; ok runs only
       firms.parquet        run_id, step, agent_id, kind, profit, market_share, strategy,
                            fees_paid, fees_received, fines; ok runs only
@@ -52,7 +53,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from experiments.spec import RunSpec
+from experiments.spec import REALISED_MEAN_DEGREE, RunSpec
 from model import METRICS
 
 try:  # POSIX; elsewhere the folder is simply not locked
@@ -83,7 +84,7 @@ VERSIONED_PACKAGES = (
 #: Columns of runs.parquet that identify a run, before its sampled parameters and its metrics.
 ID_COLUMNS = ("run_id", "policy", "regime", "replication", "sample", "seed")
 #: Columns of runs.parquet after the metrics.
-OUTCOME_COLUMNS = ("status", "error", "seconds")
+OUTCOME_COLUMNS = (REALISED_MEAN_DEGREE, "status", "error", "seconds")
 
 # Rows per row group when parts are consolidated: bounds the memory consolidation needs.
 _ROWS_PER_GROUP = 100_000
@@ -314,6 +315,8 @@ def run_row(
     row.update(spec.sampled)
     for metric in METRICS:
         row[metric] = math.nan if summary is None else float(summary[metric])
+    degree = math.nan if summary is None else summary.get(REALISED_MEAN_DEGREE, math.nan)
+    row[REALISED_MEAN_DEGREE] = float(degree)  # the social graph's, as built
     row["status"] = "ok" if summary is not None else "failed"
     row["error"] = error
     row["seconds"] = float(seconds)
@@ -336,11 +339,13 @@ def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     if frame.empty:
         frame = pd.DataFrame(columns=[*ID_COLUMNS, *METRICS, *OUTCOME_COLUMNS])
     sampled = [c for c in frame.columns if c not in {*ID_COLUMNS, *METRICS, *OUTCOME_COLUMNS}]
+    if REALISED_MEAN_DEGREE not in frame.columns:  # rows written before it was recorded
+        frame[REALISED_MEAN_DEGREE] = math.nan
     frame = frame[[*ID_COLUMNS, *sampled, *METRICS, *OUTCOME_COLUMNS]]
     frame = frame.sort_values("run_id", kind="stable").reset_index(drop=True)
     for column in ("run_id", "replication", "sample", "seed"):
         frame[column] = _integer_column(frame[column])
-    for column in (*METRICS, "seconds"):
+    for column in (*METRICS, REALISED_MEAN_DEGREE, "seconds"):
         frame[column] = frame[column].astype("float64")
     for column in ("policy", "regime", "status", "error"):
         frame[column] = _text_column(frame[column])

@@ -17,6 +17,9 @@ import pandas as pd
 from model import METRICS, DataMarket, Regime
 
 MEASURE = re.compile(r"^(final|mean_last_(\d+))$")
+#: The key of a run's summary (and the column of runs.parquet) holding the social graph's mean
+#: degree as built, a little below the mean_degree asked (`DataMarket.realised_mean_degree`).
+REALISED_MEAN_DEGREE = "realised_mean_degree"
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class RunOutput:
     """What a finished run returns: its summary, its monthly metrics and its firms' records."""
 
     spec: RunSpec
-    summary: dict[str, float]  # metric → value summarised by the spec's measure
+    summary: dict[str, float]  # metric → value by the spec's measure; REALISED_MEAN_DEGREE
     timeseries: pd.DataFrame  # run_id, step, every metric
     firms: pd.DataFrame  # run_id, step, agent_id, kind, profit, market_share, strategy, ...
     seconds: float
@@ -90,9 +93,11 @@ def run_one(spec: RunSpec) -> RunOutput:
     firms.insert(0, "run_id", spec.run_id)
     firms = firms[firms["kind"] != "regulator"].reset_index(drop=True)
     firms["step"] = firms["step"].astype(int)
+    summary = summarise(timeseries, spec.measure)
+    summary[REALISED_MEAN_DEGREE] = market.realised_mean_degree
     return RunOutput(
         spec=spec,
-        summary=summarise(timeseries, spec.measure),
+        summary=summary,
         timeseries=timeseries,
         firms=firms,
         seconds=time.perf_counter() - started,

@@ -28,7 +28,9 @@ def social_graph(
     `degree_tail`; `n_users · mean_degree / 2` edges are drawn, each end chosen in proportion to
     the weights (so a user's expected degree is proportional to her weight). Self-loops and
     repeated pairs are dropped, so the realised mean degree is slightly below the target (about
-    0.1% at the defaults and 20,000 users, 2–3% at 1,000 users).
+    0.1% at the defaults and 20,000 users, 2–3% at 1,000 users), and further below in a denser
+    graph (about a quarter below at mean_degree = (n_users − 1) / 4, the most
+    `model.parameters.check_graph` allows; measured figures at `MAX_GRAPH_DENSITY`).
 
     Args:
         n_users: number of users (nodes).

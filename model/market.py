@@ -18,7 +18,7 @@ from model.flows import run_breaches, update_flows
 from model.markets import run_markets, update_quality
 from model.metrics import METRICS, compute_metrics
 from model.negotiation import learn, negotiate, pair_economics
-from model.parameters import DEFAULT_SCENARIO, MarketScenario, make_scenario
+from model.parameters import DEFAULT_SCENARIO, MarketScenario, make_scenario, validate_rng
 from model.payoffs import Ledger, settle
 from model.population import Holders, create_users
 from model.regimes import Regime, get_regime
@@ -74,12 +74,18 @@ class DataMarket(mesa.Model):
         scenario: a preset name (see `model.SCENARIOS`) or a ready `MarketScenario`.
         regime: a preset name (see `model.REGIMES`) or a `Regime`; default: the scenario's.
         regime_schedule: {month: regime} switches, e.g. ``{36: "portability"}``.
-        rng: seed or numpy Generator; the only source of randomness in the run.
+        rng: the only source of randomness in the run: None, a whole number >= 0, a list of
+            them, or a numpy SeedSequence, BitGenerator or Generator (`validate_rng`).
         **params: any parameter of `model.PARAMETERS` (e.g. ``n_users``, ``leakage``).
 
+    Attributes:
+        realised_mean_degree: the social graph's mean number of contacts, as built (a little
+            below ``mean_degree``: repeated pairs are dropped; see `model.graph.social_graph`).
+
     Raises:
-        ValueError: an unknown parameter, a wrong type, a value out of range or an unknown
-            regime, naming the parameter, the value and what is allowed.
+        ValueError: an unknown parameter, a wrong type, a value out of range, an unknown
+            regime, a bad `rng`, or a mean degree the graph cannot realise for the number of
+            users, naming the parameter, the value and what is allowed.
     """
 
     def __init__(
@@ -92,8 +98,9 @@ class DataMarket(mesa.Model):
                     f"not both (got keywords {sorted(params)})"
                 )
             built = scenario
-            if rng is not None:
-                built.rng = rng
+            checked = validate_rng(built.rng if rng is None else rng)
+            if checked is not built.rng:
+                built.rng = checked
         elif isinstance(scenario, str):
             built = make_scenario(scenario, rng=rng, **params)
         else:
@@ -105,6 +112,7 @@ class DataMarket(mesa.Model):
         self.regime: Regime = get_regime(built.regime)
         self.holders = Holders(built.n_platforms, built.n_makers, built.n_brokers)
         self.users = create_users(built, self.rng, self.holders)
+        self.realised_mean_degree = float(self.users.degree.mean()) if built.n_users else 0.0
 
         self.regulator = Regulator(self)
         self.platforms = [Platform(self, p, built.n_makers) for p in range(built.n_platforms)]

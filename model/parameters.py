@@ -61,7 +61,14 @@ PARAMETERS: tuple[Parameter, ...] = (
     P("n_platforms", 2, "firms", "number of platforms (WeChat-like)", 1, 20),
     P("n_makers", 5, "firms", "number of device makers (Huawei-like)", 1, 50),
     P("n_brokers", 2, "firms", "number of data brokers", 0, 20),
-    P("mean_degree", 20.0, "contacts", "mean number of contacts per user", 0, 1000),
+    P(
+        "mean_degree",
+        20.0,
+        "contacts",
+        "mean number of contacts per user (at most (n_users − 1) / 4)",
+        0,
+        1000,
+    ),
     P(
         "degree_tail",
         2.5,
@@ -605,6 +612,92 @@ SCENARIO_DESCRIPTIONS: dict[str, str] = {
 }
 DEFAULT_SCENARIO = "tencent_huawei_2017"
 
+# The densest social graph the model accepts: mean_degree <= MAX_GRAPH_DENSITY · (n_users − 1).
+# `model.graph.social_graph` draws n_users · mean_degree / 2 edges whose ends are picked in
+# proportion to Pareto weights, and drops self-loops and repeated pairs, so the realised mean
+# degree falls short of the one asked, the more so the denser the graph (the share of the other
+# n_users − 1 users each one is asked to know) and the heavier the tail. Realised / asked, mean
+# over 8 seeds (2 at 5,000 users) at n_users = 50, 100, 1,000 and 5,000 (where mean_degree
+# <= 1,000), from social_graph itself:
+#
+#   density = mean_degree / (n_users − 1)   0.02       0.1        0.25       0.5        1
+#   degree_tail 2.05 (heaviest allowed)     0.91–0.96  0.85–0.87  0.74–0.77  0.63–0.65  0.49–0.52
+#   degree_tail 2.5 (the default)           0.91–0.98  0.89–0.91  0.79–0.82  0.69–0.70  0.54–0.56
+#   degree_tail 50 (nearly equal weights)   0.93–0.99  0.93–0.95  0.87–0.88  0.78–0.79  0.63
+#
+# The shortfall depends on the density, hardly on n_users (below 50 users single graphs vary
+# widely). Up to a quarter of the others the graph realises on average at least about three
+# quarters of the mean degree asked, whatever the tail; beyond, the shortfall grows towards a
+# half, and above n_users − 1 no graph can have the mean degree asked. Within the limit, the
+# degree realised is reported: DataMarket.realised_mean_degree, and runs.parquet's column
+# realised_mean_degree.
+MAX_GRAPH_DENSITY = 0.25
+GRAPH_RULE = (
+    "mean_degree at most (n_users - 1) / 4: the social graph drops repeated pairs, so denser "
+    "graphs fall well short of the degree asked (at a quarter of the other users it realises "
+    "about 3/4 of it, at all of them about 1/2)"
+)
+
+
+def check_graph(n_users: int, mean_degree: float) -> None:
+    """Refuse a mean degree the social graph cannot realise for `n_users` (`MAX_GRAPH_DENSITY`).
+
+    Raises:
+        ValueError: naming mean_degree and n_users, their values, the limit and why.
+    """
+    limit = MAX_GRAPH_DENSITY * (n_users - 1)
+    if mean_degree <= limit:
+        return
+    fewest = math.ceil(mean_degree / MAX_GRAPH_DENSITY) + 1
+    raise ValueError(
+        f"parameter mean_degree={mean_degree!r} is too high for n_users={n_users!r}: allowed is "
+        f"{GRAPH_RULE.removeprefix('mean_degree ')}; here at most {limit:g} contacts; lower "
+        f"mean_degree, or raise n_users to at least {fewest}"
+    )
+
+
+RNG_ALLOWED = (
+    "None (a fresh seed from the operating system), a whole number >= 0 (e.g. 42; a numpy "
+    "integer too), a list of such numbers, or a numpy SeedSequence, BitGenerator or Generator"
+)
+
+
+def _seed_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | np.integer)
+        and not isinstance(value, bool | np.bool_)
+        and value >= 0
+    )
+
+
+def validate_rng(rng: Any) -> Any:
+    """Check the model's `rng` (what `numpy.random.default_rng` and Mesa take); return it with
+    a numpy integer turned into a Python int (Mesa seeds Python's `random` with it).
+
+    Allowed: None; a whole number >= 0 (not a bool); a flat list, tuple or integer array of
+    such numbers; a numpy SeedSequence, BitGenerator, Generator (or legacy RandomState).
+
+    Raises:
+        ValueError: naming rng, the value and what is allowed.
+    """
+    generators = (
+        np.random.SeedSequence,
+        np.random.BitGenerator,
+        np.random.Generator,
+        np.random.RandomState,
+    )
+    if rng is None or isinstance(rng, generators):
+        return rng
+    if _seed_number(rng):
+        return int(rng)
+    if isinstance(rng, np.ndarray):
+        if rng.ndim == 1 and np.issubdtype(rng.dtype, np.integer) and bool((rng >= 0).all()):
+            return rng
+    elif isinstance(rng, list | tuple) and all(_seed_number(item) for item in rng):
+        return [int(item) for item in rng]
+    shown = repr(rng) if len(repr(rng)) <= 80 else repr(rng)[:77] + "..."
+    raise ValueError(f"parameter rng={shown} is invalid: expected {RNG_ALLOWED}")
+
 
 def validate(params: dict[str, Any]) -> dict[str, Any]:
     """Check parameter values; return them with ints widened to floats where a float is expected.
@@ -630,6 +723,8 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
                 f"parameter maker_shares={shares!r} has {len(shares)} entries but n_makers is "
                 f"{checked['n_makers']}; give one share per maker, or () for equal shares"
             )
+    if "n_users" in checked and "mean_degree" in checked:
+        check_graph(checked["n_users"], checked["mean_degree"])
     return checked
 
 
@@ -715,9 +810,14 @@ def make_scenario(
     shares_fit = len(preset.get("maker_shares", ())) == overrides.get("n_makers")
     if "n_makers" in overrides and "maker_shares" not in overrides and not shares_fit:
         preset["maker_shares"] = ()  # the preset's shares fit another number of makers
+    rng = validate_rng(rng)
     values = validate({**preset, **overrides})
     values.setdefault("n_makers", PARAMETER_INDEX["n_makers"].default)
     validate({"n_makers": values["n_makers"], "maker_shares": values.get("maker_shares", ())})
+    check_graph(
+        values.get("n_users", PARAMETER_INDEX["n_users"].default),
+        values.get("mean_degree", PARAMETER_INDEX["mean_degree"].default),
+    )
     return MarketScenario(rng=rng, **values)
 
 
