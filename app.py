@@ -45,7 +45,9 @@ from plotly.io.json import to_json_plotly
 from experiments.viz import (
     AS_REGIME,
     DEFAULT_SEED,
+    LAB_DEGREE_RANGE,
     LEVER_CHOICES,
+    MIN_LAB_USERS,
     MarketLab,
     compare_regimes,
     comparison_figure,
@@ -144,10 +146,11 @@ model_params = {
         0.05,
     ),
     "mean_degree": _slider(
-        "SliderFloat", "Contacts per user (mean)", _DEFAULTS["mean_degree"], 2.0, 60.0, 1.0
+        "SliderFloat", "Contacts per user (mean)", _DEFAULTS["mean_degree"], *LAB_DEGREE_RANGE, 1.0
     ),
-    # Step 1 and min 10, as `datamarket viz --users N` allows: the slider must stop at N.
-    "n_users": _slider("SliderInt", "Users (people)", default_users(), 10, 50_000, 1),
+    # Step 1 and min MIN_LAB_USERS, as `datamarket viz --users N` allows: the slider must stop
+    # at N, and every number of users on it must realise every mean degree on the one above.
+    "n_users": _slider("SliderInt", "Users (people)", default_users(), MIN_LAB_USERS, 50_000, 1),
     "privacy_cost_sigma": _slider(
         "SliderFloat",
         "Spread of privacy costs (log-sd)",

@@ -208,7 +208,14 @@ def viz(
     ] = False,
 ) -> None:
     """Serve the browser lab (app.py) with `solara run`; open http://HOST:PORT in a browser."""
-    from experiments.viz import USERS_ENV
+    from experiments.viz import MIN_LAB_USERS, USERS_ENV
+
+    if users is not None and users < MIN_LAB_USERS:
+        _fail(
+            f"--users {users} is too few for the page: allowed is a whole number >= "
+            f"{MIN_LAB_USERS}, enough for the social graph to realise the largest mean degree "
+            "its slider offers"
+        )
 
     app_file = Path(__file__).resolve().parents[1] / "app.py"
     solara = Path(sys.executable).with_name("solara")

@@ -34,6 +34,7 @@ from mesa.experimental.scenarios import Scenario
 from model import HEADLINE, METRICS, PARAMETERS, REGIMES, DataMarket, get_regime
 from model.flows import overall_exposure
 from model.metrics import third_party_mask
+from model.parameters import MAX_GRAPH_DENSITY
 
 AS_REGIME = "as in the regime"  # a lever left at the chosen regime's own setting
 NO_CAP = "no cap"
@@ -50,6 +51,12 @@ LEVER_CHOICES: dict[str, tuple[str, ...]] = {
     "fine_rate": (AS_REGIME, "0", "0.01", "0.02", "0.05", "0.1"),
 }
 UNCERTAINTIES = ("leakage", "mean_degree", "n_users", "privacy_cost_sigma", "attention_mean")
+#: The page's range of contacts per user (its slider).
+LAB_DEGREE_RANGE = (2.0, 60.0)
+#: The fewest users the page offers: enough for the graph to realise its largest mean degree
+#: (the model refuses mean_degree > MAX_GRAPH_DENSITY · (n_users − 1)), so that no pair of the
+#: sliders' values is refused on Reset.
+MIN_LAB_USERS = math.ceil(LAB_DEGREE_RANGE[1] / MAX_GRAPH_DENSITY) + 1
 
 
 def default_users() -> int:

@@ -237,6 +237,18 @@ def test_every_slider_starts_on_one_of_its_stops():
         assert slider["min"] <= slider["value"] <= slider["max"], (name, slider)
 
 
+def test_the_fewest_users_on_the_slider_take_the_most_contacts_on_it():
+    # The model refuses a mean degree its graph cannot realise; no pair of slider positions may
+    # end in that error on Reset. At the corner the market builds, one user fewer is refused.
+    import app
+
+    users, degree = app.model_params["n_users"], app.model_params["mean_degree"]
+    lab = MarketLab(n_users=users["min"], mean_degree=degree["max"], rng=1)
+    assert lab.market.p.n_users == users["min"]
+    with pytest.raises(ValueError, match="mean_degree"):
+        DataMarket(n_users=users["min"] - 1, mean_degree=degree["max"], rng=1)
+
+
 def _plain(figure) -> dict:
     """A figure's traces and layout as plain JSON (numpy arrays as lists), trace ids aside."""
     import json
