@@ -39,6 +39,7 @@ class Firm(mesa.Agent):
         self.purchases = 0.0  # data bought (brokers)
         self.fines = 0.0
         self.liability_paid = 0.0
+        self.data_payments = 0.0  # paid to users for their consent
         self.profit = 0.0
         self.market_share = 0.0
         self.last_turnover = 0.0  # last month's, the base of fines
@@ -48,6 +49,7 @@ class Firm(mesa.Agent):
         self.fees_paid = self.fees_received = 0.0
         self.sales_received = self.purchases = 0.0
         self.fines = self.liability_paid = 0.0
+        self.data_payments = 0.0
 
     def close_books(self) -> None:
         self.profit = (
@@ -59,6 +61,7 @@ class Firm(mesa.Agent):
             - self.purchases
             - self.fines
             - self.liability_paid
+            - self.data_payments
         )
         self.last_turnover = self.turnover
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -242,45 +243,97 @@ def _minimise_data(model: DataMarket) -> None:
 
 
 def _broker_trade(model: DataMarket) -> None:
-    """Platforms and makers sell records not yet with brokers where it pays: always where trade
-    is legal or tolerated, and where illegal only if the sale beats the expected fine. Where the
-    recipient is liable, brokers buy only if a record's resale value covers the harm they would
-    owe for it (own and leaked, at the mean privacy cost)."""
+    """Platforms and makers sell records to brokers where the broker's price beats the seller's
+    expected cost (`model.prices`): each month a seller offers a share `broker_sale_share` of
+    the records it holds and a broker (drawn at random) lacks, and that broker pays, per record,
+    what it adds to its resale revenue over `broker_horizon` months — less for a user it already
+    knows through leaks or whose record other brokers hold — net of the expected fine where the
+    trade is unlawful. Where the trade is unlawful the seller also weighs that an audit next
+    month confiscates the proceeds and adds the per-record penalty. Where the recipient is
+    liable, the broker also nets out the harm it expects to compensate over the horizon."""
     params, regime, users, holders = model.p, model.regime, model.users, model.holders
+    legal = regime.broker_trade_legal
+    audit = 0.0 if legal else regime.audit_probability
+    penalty = 0.0 if legal else regime.record_penalty
+    liability = 0.0
     if regime.recipient_liability:
-        liability = float(users.theta.mean()) * params.misuse_broker * (1 + params.leakage)
-        if liability >= params.broker_resale_value:
-            return  # no broker buys a record that costs more than it earns
-    at_broker = any_per_row(users.holds[:, holders.brokers])
-    expected_fine_rate = regime.audit_probability * regime.fine_rate * 12
+        # The harm it expects to owe per record per month (as `_minimise_data` weighs it).
+        monthly = float(users.theta.mean()) * params.misuse_broker * (1 + params.leakage)
+        liability = monthly * params.broker_horizon
     sellers = [(holders.platforms.start + p, firm) for p, firm in enumerate(model.platforms)]
     sellers += [(holders.maker(m), firm) for m, firm in enumerate(model.makers)]
-    sold = np.empty(users.n, dtype=bool)
     for column, seller in sellers:
-        legal = regime.broker_trade_legal
-        if not legal:  # the seller weighs the expected sale against the expected fine
-            # unsold = holds[:, column] & ~at_broker & ~trust_member, counted
-            unsold = kernels.count_unsold(users.holds, column, at_broker, users.trust_member)
-            expected = params.data_price * params.broker_sale_share * unsold
-            if expected <= expected_fine_rate * seller.last_turnover:
-                continue
-        # sold = unsold & (draw < share), counted
-        count = kernels.sell_records(
+        k = int(model.rng.integers(len(model.brokers)))
+        count, proceeds = _sell_records(
             users.holds,
             column,
-            at_broker,
+            holders.broker(k),
+            holders.brokers.start,
+            holders.brokers.stop,
             users.trust_member,
+            model.exposure,
             model.rng.random(users.n),
             params.broker_sale_share,
-            sold,
+            params.broker_resale_value,
+            params.broker_horizon,
+            liability,
+            audit,
+            penalty,
         )
         if count == 0:
             continue
-        k = int(model.rng.integers(len(model.brokers)))
-        kernels.hand_over(users.holds, holders.broker(k), at_broker, sold)
-        model.ledger.transfer(model.brokers[k], seller, params.data_price * count, "data sale")
+        broker = model.brokers[k]
+        model.ledger.transfer(broker, seller, proceeds, "data sale")
         if not legal:
-            model.month.illegal_traders.update({seller.unique_id, model.brokers[k].unique_id})
+            for firm, records, gain in (
+                (seller, count, proceeds),
+                (broker, count, params.broker_resale_value * count),
+            ):
+                model.month.illegal_traders.add(firm.unique_id)
+                model.month.illegal_records[firm.unique_id] = (
+                    model.month.illegal_records.get(firm.unique_id, 0) + records
+                )
+                model.month.illegal_gains[firm.unique_id] = (
+                    model.month.illegal_gains.get(firm.unique_id, 0.0) + gain
+                )
+
+
+@numba.njit(cache=True, nogil=True)
+def _sell_records(
+    holds,
+    seller,
+    broker,
+    brokers_start,
+    brokers_stop,
+    trust_member,
+    exposure,
+    draws,
+    share,
+    resale,
+    horizon,
+    liability,
+    audit,
+    penalty,
+):
+    """One seller's sales to one broker this month: the records it offers (held by the seller,
+    not by the broker, not a trust member's, ``draws < share``) that sell, because
+    `model.prices.broker_price` (less `liability`) beats `model.prices.seller_cost`. Hands each
+    sold record over (``holds[i, broker] = True``); returns (records sold, money paid)."""
+    count = 0
+    paid = 0.0
+    for i in range(holds.shape[0]):
+        if not holds[i, seller] or holds[i, broker] or trust_member[i] or draws[i] >= share:
+            continue
+        others = 0
+        for h in range(brokers_start, brokers_stop):
+            others += holds[i, h]
+        added = resale * (1.0 / (others + 1.0) - exposure[i, broker] / max(others, 1.0))
+        price = max(horizon * added - audit * (resale + penalty) - liability, 0.0)
+        if price > 0.0 and price > audit * (price + penalty):
+            holds[i, broker] = True
+            count += 1
+            paid += price
+    return count, paid
 
 
 def run_breaches(model: DataMarket) -> None:

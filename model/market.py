@@ -40,8 +40,15 @@ class Month:
     resolved: int = 0  # complaints resolved
     settlements: int = 0  # mediations that sent a pair back to the table
     fines: float = 0.0  # CU collected
+    data_payments: float = 0.0  # CU paid by makers to users for consent
+    paid_consents: int = 0  # users with a consent to their device's maker whose data flowed
+    degradation_loss: float = 0.0  # CU lost to degraded apps (users and platforms' ads)
+    compliance_paid: float = 0.0  # CU of compliance costs
+    reading_cost: float = 0.0  # CU of users' time reading requests
     breaches: int = 0
     illegal_traders: set = field(default_factory=set)  # firms that traded data illegally
+    illegal_records: dict = field(default_factory=dict)  # firm id → records traded illegally
+    illegal_gains: dict = field(default_factory=dict)  # firm id → CU gained from them
     reads: np.ndarray = field(init=False)  # requests each user read
     breach_harm: np.ndarray = field(init=False)  # one-off harm of this month's breaches, CU
     data_quality: np.ndarray = field(init=False)  # value share of the device maker's data
@@ -135,10 +142,12 @@ class DataMarket(mesa.Model):
         self.economics = np.empty(shape, dtype=object)
         self.ledger = Ledger()
         self.last_illegal_traders: set = set()
+        self.last_illegal_month: Month | None = None
         self.exposure = np.zeros(self.users.holds.shape)  # e[i, h] after this month's flows
         self.contact_held = np.zeros(self.users.holds.shape)  # s[i, h], contacts' data h holds
         self.data_quality = np.zeros(built.n_users)  # last month's, see Month.data_quality
         self.month = Month(built.n_users)
+        self.first_best: tuple[np.ndarray, np.ndarray] | None = None  # last month's d*
         self._form_initial_beliefs()
 
         self.datacollector = mesa.DataCollector(
@@ -200,6 +209,7 @@ class DataMarket(mesa.Model):
 
     def _open_month(self) -> None:
         self.last_illegal_traders = self.month.illegal_traders
+        self.last_illegal_month = self.month
         self.month = Month(self.users.n)
         self.ledger.reset()
         self.regulator.profit = 0.0

@@ -154,8 +154,9 @@ def pair_economics(
 ) -> PairEconomics:
     """Estimate a pair's economics from this month's state (the firms' realised figures).
 
-    `pair_users` (P, M), from `users_per_pair`, and `mean_theta`, ``float(users.theta.mean())``,
-    save working them out again for each pair; without them they are worked out here.
+    `pair_users` (P, M), from `users_per_pair`, and `mean_theta`,
+    ``float(users.harm_theta.mean())``, save working them out again for each pair; without them
+    they are worked out here.
     """
     params, regime, users = model.p, model.regime, model.users
     if pair_users is None:
@@ -166,7 +167,7 @@ def pair_economics(
     take_consent = prior if np.isnan(maker.acceptance) else maker.acceptance
     terms = regime.consent_standard == "platform_terms"
     liability = (
-        (float(users.theta.mean()) if mean_theta is None else mean_theta)
+        (float(users.harm_theta.mean()) if mean_theta is None else mean_theta)
         * params.misuse_maker
         * (1.0 + params.leakage)
         if regime.recipient_liability
@@ -272,7 +273,7 @@ def negotiate(model: DataMarket) -> None:
         maker.choice[~maker_allowed[maker.choice]] = NONE
     # The users do not move while firms negotiate: what each pair reads of them, once.
     pair_users = users_per_pair(model)
-    mean_theta = float(model.users.theta.mean()) if model.regime.recipient_liability else None
+    mean_theta = float(model.users.harm_theta.mean()) if model.regime.recipient_liability else None
     for p, platform in enumerate(model.platforms):
         for m, maker in enumerate(model.makers):
             ps, ms = platform.choice[m], maker.choice[p]
@@ -313,7 +314,8 @@ def _trust_bargains(model: DataMarket) -> None:
     members' data moves only through the trust). Its cost is the members' expected harm."""
     params, users, trust = model.p, model.users, model.trust
     members = users.trust_member
-    harm = float(users.theta[members].mean()) if members.any() else float(users.theta.mean())
+    theta = users.harm_theta
+    harm = float(theta[members].mean()) if members.any() else float(theta.mean())
     leakage = params.leakage * (1 - params.trust_decorrelation)
     member_cost = harm * params.misuse_trust * (1 + leakage)
     for m, maker in enumerate(model.makers):

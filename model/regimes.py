@@ -58,6 +58,10 @@ class Regime:
         compliance_cost: fixed cost to the maker of each data-sharing relationship (a licence, a
             taking, a licence from the trust), CU per month per 1,000 users of the whole market.
             Being fixed, it weighs more on small makers (Johnson, Shriver & Goldberg 2023).
+        record_penalty: the penalty per record a firm traded unlawfully, CU, on top of the fine
+            and the confiscation of its gains, where an audit finds the trade (PIPL Art. 66
+            confiscates unlawful gains; the amount per record is an assumption). It makes the
+            fine bite at the margin: a share of turnover costs nothing per extra record.
     """
 
     name: str = "custom"
@@ -77,6 +81,7 @@ class Regime:
     data_trust: bool = False
     recipient_liability: bool = False
     compliance_cost: float = 0.0
+    record_penalty: float = 0.0
     levers_overridden: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -148,10 +153,16 @@ def _check_levers(regime: Regime) -> None:
     delay = regime.complaint_delay
     if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
         raise ValueError(f"{where}: lever complaint_delay={delay!r} must be a whole number >= 0")
-    cost = regime.compliance_cost
-    if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < math.inf:
-        raise ValueError(f"{where}: lever compliance_cost={cost!r} must be a finite number >= 0")
+    for lever in ("compliance_cost", "record_penalty"):
+        cost = getattr(regime, lever)
+        if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < math.inf:
+            raise ValueError(f"{where}: lever {lever}={cost!r} must be a finite number >= 0")
 
+
+#: The penalty per record traded unlawfully under the presets that make broker trade illegal, CU:
+#: an assumption (no statute names an amount per record). At it, with a 10% monthly audit, a
+#: broker's bid for a record (a year of resale) stays below what the sale costs the seller.
+RECORD_PENALTY = 20.0
 
 REGIMES: dict[str, Regime] = {
     "platform_control": Regime(
@@ -188,6 +199,7 @@ REGIMES: dict[str, Regime] = {
         audit_probability=0.1,
         dispute_resolution="adjudicate",
         compliance_cost=20.0,
+        record_penalty=RECORD_PENALTY,
     ),
     "portability": Regime(
         name="portability",
@@ -201,6 +213,7 @@ REGIMES: dict[str, Regime] = {
         audit_probability=0.1,
         dispute_resolution="adjudicate",
         compliance_cost=20.0,
+        record_penalty=RECORD_PENALTY,
     ),
     "data_trust": Regime(
         name="data_trust",
@@ -214,6 +227,7 @@ REGIMES: dict[str, Regime] = {
         dispute_resolution="adjudicate",
         data_trust=True,
         compliance_cost=20.0,
+        record_penalty=RECORD_PENALTY,
     ),
     "ban": Regime(
         name="ban",
@@ -226,6 +240,7 @@ REGIMES: dict[str, Regime] = {
         fine_rate=0.05,
         audit_probability=0.1,
         dispute_resolution="adjudicate",
+        record_penalty=RECORD_PENALTY,
     ),
     "recipient_liability": Regime(
         name="recipient_liability",
