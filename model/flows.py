@@ -150,6 +150,8 @@ def update_flows(model: DataMarket) -> None:
         maker.data_share = reach / users.n
     if model.brokers:
         _broker_trade(model)
+    if regime.planner_flows:
+        _follow_planner(model)
     model.month.flow_device = users.device.copy()
     # One pass over the graph for the month: s (contacts' data each holder has), the contacts on
     # each platform (the network effect of phase 5; memberships change only after it), and, for
@@ -334,6 +336,30 @@ def _sell_records(
             count += 1
             paid += price
     return count, paid
+
+
+def _follow_planner(model: DataMarket) -> None:
+    """The benchmark lever `planner_flows`: makers and brokers hold exactly last month's first
+    best (`model.planner`), and every maker holding delivers the full service, without
+    licences, taking, consent requests or sales (from the second month; the first plays the
+    regime's own flows)."""
+    if model.first_best is None:
+        return
+    users, holders = model.users, model.holders
+    makers, brokers = model.first_best
+    rows = np.arange(users.n)
+    personalised = makers[users.device, rows]  # d* has her device's maker use her data
+    users.holds[:, holders.makers] = makers.T
+    if model.trust is not None:  # a member's data reaches her maker through the trust
+        members = np.flatnonzero(users.trust_member)
+        users.holds[members, holders.maker(0) + users.device[members]] = False
+    users.holds[:, holders.brokers] = brokers.T
+    quality = personalised.astype(float)
+    model.month.data_quality = quality
+    model.data_quality = quality
+    model.month.licensed_users = np.zeros(users.n, dtype=bool)
+    for m, maker in enumerate(model.makers):
+        maker.data_share = float(makers[m].sum()) / users.n
 
 
 def run_breaches(model: DataMarket) -> None:

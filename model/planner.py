@@ -176,27 +176,27 @@ def flow_problem(model: DataMarket) -> FlowProblem:
 
 
 # --------------------------------------------------------------------------------------------
-# W: the value of an allocation, by holder
+# W of an allocation, and its change when one holding flips
+#
+# A holder's state is its holdings and its counts k (for each user, how many of her contacts it
+# holds). Values are computed from a state in one pass over the users; counts are built, or
+# shifted by a set of holdings, in a pass over those users' contacts only. The ascent keeps the
+# counts as it flips holdings.
 
 
 @numba.njit(cache=True, nogil=True)
-def _counts(indptr, indices, held, adds_holder):
-    """k_j for one holder: how many of each user's contacts it holds as a holder."""
-    n = held.size
-    k = np.zeros(n, dtype=np.int32)
-    for i in range(n):
-        if held[i] and adds_holder[i]:
+def _shift_counts(indptr, indices, members, adds_holder, k, sign):
+    """k_j += sign for each contact j of each user in `members` whose holding adds the holder."""
+    for i in range(members.size):
+        if members[i] and adds_holder[i]:
             for e in range(indptr[i], indptr[i + 1]):
-                k[indices[e]] += 1
-    return k
+                k[indices[e]] += sign
 
 
 @numba.njit(cache=True, nogil=True)
-def _maker_value(indptr, indices, held, delivered, adds_holder, harm, ads, weight, security,
-                 lam, generic, q0, gain, scale):  # fmt: skip
-    """One maker's part of W for holdings `held` delivering `delivered` (x) of the service."""
+def _maker_value(held, k, adds_holder, harm, ads, weight, security, lam, generic, q0, gain, scale):
+    """One maker's part of W (the planner's holdings deliver the full service)."""
     n = held.size
-    k = _counts(indptr, indices, held, adds_holder)
     data = 0
     everyone = 0.0
     personal = 0.0
@@ -205,9 +205,8 @@ def _maker_value(indptr, indices, held, delivered, adds_holder, harm, ads, weigh
         everyone += weight[j]
         if held[j]:
             data += 1
-            personal += weight[j] * delivered[j]
-            if delivered[j] > 0:
-                total -= ads[j]
+            personal += weight[j]
+            total -= ads[j]
             if adds_holder[j]:
                 total -= security
         exposed = 1.0 if held[j] and adds_holder[j] else leak(k[j], lam)
@@ -217,76 +216,92 @@ def _maker_value(indptr, indices, held, delivered, adds_holder, harm, ads, weigh
 
 
 @numba.njit(cache=True, nogil=True)
-def _broker_value(indptr, indices, held, harm, security, resale, lam):
-    """The brokers' part of W for holdings `held` (K, N)."""
+def _broker_value(held, counts, sharing, harm, security, resale, lam):
+    """The brokers' part of W: what they know of each user, shared among the brokers holding
+    her record, less harm and security."""
     n_brokers, n = held.shape
-    counts = np.empty((n_brokers, n), dtype=np.int32)
-    always = np.ones(n, dtype=np.bool_)
-    for b in range(n_brokers):
-        counts[b] = _counts(indptr, indices, held[b], always)
     total = 0.0
     for j in range(n):
-        sharing = 0
-        for b in range(n_brokers):
-            sharing += held[b, j]
         known = 0.0
         for b in range(n_brokers):
             exposed = 1.0 if held[b, j] else leak(counts[b, j], lam)
             known += exposed
             total -= harm[b, j] * exposed
-        total += resale * known / max(sharing, 1) - security * sharing
+        total += resale * known / max(sharing[j], 1) - security * sharing[j]
     return total
 
 
-def allocation_value(problem: FlowProblem, makers: np.ndarray, brokers: np.ndarray,
-                     delivered: np.ndarray | None = None) -> float:  # fmt: skip
-    """W of an allocation: maker holdings (M, N), broker holdings (K, N), and the share of the
-    personalised service each maker holding delivers (default: all of it, as the planner's)."""
-    if delivered is None:
-        delivered = makers.astype(float)
-    total = 0.0
-    for m in range(makers.shape[0]):
-        total += _maker_value(
-            problem.indptr,
-            problem.indices,
-            makers[m],
-            delivered[m],
-            problem.maker_adds_holder[m],
-            problem.maker_harm[m],
-            problem.maker_ads[m],
-            problem.service_weight[m],
-            problem.maker_security,
-            problem.maker_leakage,
-            problem.generic_share,
-            problem.quality_base,
-            problem.quality_gain,
-            problem.quality_scale,
-        )
-    if brokers.shape[0]:
-        total += _broker_value(
-            problem.indptr,
-            problem.indices,
-            brokers,
-            problem.broker_harm,
-            problem.broker_security,
-            problem.resale,
-            problem.broker_leakage,
-        )
-    return float(total)
+@numba.njit(cache=True, nogil=True, inline="always")
+def _own_maker_change(
+    j,
+    sign,
+    k,
+    quality_now,
+    quality_next,
+    reach,
+    harm,
+    ads,
+    weight,
+    adds_holder,
+    security,
+    lam,
+    generic,
+):
+    """W's change from flipping user j's holding by `sign` (+1 add, −1 drop), her contacts
+    aside: the maker's quality (from `quality_now` to `quality_next`, the quality at one
+    record more or less) for all its users' service (`reach`: γ·Σ everyone's (v + r) plus
+    (1 − γ)·Σ the personalised ones'), her service, advertising lost, security, her own
+    exposure."""
+    after = quality_next * (reach + (1.0 - generic) * sign * weight[j])
+    change = after - quality_now * reach - sign * ads[j]
+    if adds_holder[j]:
+        change -= sign * (security + harm[j] * (1.0 - leak(k[j], lam)))
+    return change
 
 
-# --------------------------------------------------------------------------------------------
-# The coordinate ascent
+@numba.njit(cache=True, nogil=True, inline="always")
+def _contacts_maker_change(j, sign, indptr, indices, held, adds_holder, k, harm, lam):
+    """W's change, through her contacts' exposure, from flipping user j's holding by `sign`
+    (never positive for an addition, never negative for a drop)."""
+    change = 0.0
+    if adds_holder[j]:
+        for e in range(indptr[j], indptr[j + 1]):
+            i = indices[e]
+            if held[i] and adds_holder[i]:
+                continue
+            low = k[i] if sign > 0 else k[i] - 1
+            change -= sign * harm[i] * (leak(low + 1, lam) - leak(low, lam))
+    return change
 
 
 @numba.njit(cache=True, nogil=True)
-def _ascend_maker(indptr, indices, eligible, held, adds_holder, harm, ads, weight, security,
-                  lam, generic, q0, gain, scale, private, sweeps, tolerance):  # fmt: skip
-    """Coordinate ascent on one maker's holdings `held` (in place; the planner's holdings deliver
-    the full service). With `private`, a user's flip ignores the harm to her contacts (her own
-    choice, see the module). Returns the sweeps run."""
+def _ascend_maker(
+    indptr,
+    indices,
+    eligible,
+    held,
+    k,
+    bound,
+    adds_holder,
+    harm,
+    ads,
+    weight,
+    security,
+    lam,
+    generic,
+    q0,
+    gain,
+    scale,
+    private,
+    sweeps,
+    tolerance,
+):
+    """Coordinate ascent on one maker's holdings `held` and counts `k`, in place, over the
+    users in `eligible` (indices). `bound[j]` bounds her contacts' term (λ², the largest step
+    of R², times the sum of her contacts' harm), so that a user whose own change settles the
+    sign skips the loop over her contacts. With `private`, a user ignores her contacts' harm
+    (her own choice, see the module). Returns the sweeps run."""
     n = held.size
-    k = _counts(indptr, indices, held, adds_holder)
     data = 0
     everyone = 0.0
     personal = 0.0
@@ -295,55 +310,106 @@ def _ascend_maker(indptr, indices, eligible, held, adds_holder, harm, ads, weigh
         if held[j]:
             data += 1
             personal += weight[j]
+    quality = _quality(data / n, q0, gain, scale)
+    more = _quality((data + 1) / n, q0, gain, scale)
+    less = _quality((data - 1) / n, q0, gain, scale)
     done = 0
     for _ in range(sweeps):
         done += 1
         flips = 0
-        for j in range(n):
-            if not eligible[j]:
-                continue
+        for j in eligible:
             sign = -1 if held[j] else 1
-            before = _quality(data / n, q0, gain, scale)
-            before *= generic * everyone + (1.0 - generic) * personal
-            after = _quality((data + sign) / n, q0, gain, scale)
-            after *= generic * everyone + (1.0 - generic) * (personal + sign * weight[j])
-            change = after - before
-            if weight[j] > 0:
-                change -= sign * ads[j]
-            if adds_holder[j]:
-                change -= sign * (security + harm[j] * (1.0 - leak(k[j], lam)))
-                if not private:
-                    for e in range(indptr[j], indptr[j + 1]):
-                        i = indices[e]
-                        if held[i] and adds_holder[i]:
-                            continue
-                        low = k[i] if sign > 0 else k[i] - 1
-                        change -= sign * harm[i] * (leak(low + 1, lam) - leak(low, lam))
-            if change > tolerance:
+            reach = generic * everyone + (1.0 - generic) * personal
+            own = _own_maker_change(
+                j,
+                sign,
+                k,
+                quality,
+                more if sign > 0 else less,
+                reach,
+                harm,
+                ads,
+                weight,
+                adds_holder,
+                security,
+                lam,
+                generic,
+            )
+            # Her contacts' term lies in [−bound, 0] for an addition, [0, bound] for a drop.
+            if private or not adds_holder[j]:
+                better = own > tolerance
+            elif (sign > 0 and own - bound[j] > tolerance) or (sign < 0 and own > tolerance):
+                better = True
+            elif (sign > 0 and own <= tolerance) or (sign < 0 and own + bound[j] <= tolerance):
+                better = False
+            else:
+                contacts = _contacts_maker_change(
+                    j, sign, indptr, indices, held, adds_holder, k, harm, lam
+                )
+                better = own + contacts > tolerance
+            if better:
                 flips += 1
-                held[j] = not held[j]
-                data += sign
-                personal += sign * weight[j]
+                held[j] = sign > 0
                 if adds_holder[j]:
                     for e in range(indptr[j], indptr[j + 1]):
                         k[indices[e]] += sign
+                data += sign
+                personal += sign * weight[j]
+                quality = _quality(data / n, q0, gain, scale)
+                more = _quality((data + 1) / n, q0, gain, scale)
+                less = _quality((data - 1) / n, q0, gain, scale)
         if flips == 0:
             break
     return done
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _own_broker_change(j, b, sign, held, counts, sharing, harm, security, resale, lam):
+    """W's change from flipping broker b's holding of user j, her contacts aside: what the
+    brokers know of her, shared among those holding her record; her harm; security."""
+    known = 0.0
+    for c in range(held.shape[0]):
+        known += 1.0 if held[c, j] else leak(counts[c, j], lam)
+    own_leak = leak(counts[b, j], lam)
+    after = resale * (known + sign * (1.0 - own_leak)) / max(sharing[j] + sign, 1)
+    change = after - resale * known / max(sharing[j], 1)
+    return change - sign * (security + harm[b, j] * (1.0 - own_leak))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _contacts_broker_change(j, b, sign, indptr, indices, held, counts, sharing, harm, resale, lam):
+    """W's change through her contacts: what broker b learns of them, its resale and harm."""
+    change = 0.0
+    for e in range(indptr[j], indptr[j + 1]):
+        i = indices[e]
+        if held[b, i]:
+            continue
+        low = counts[b, i] if sign > 0 else counts[b, i] - 1
+        step = leak(low + 1, lam) - leak(low, lam)
+        change += sign * (resale / max(sharing[i], 1) - harm[b, i]) * step
+    return change
+
+
 @numba.njit(cache=True, nogil=True)
-def _ascend_brokers(indptr, indices, held, harm, security, resale, lam, sweeps, tolerance):
-    """Coordinate ascent on every broker's holdings `held` (K, N), in place. Returns sweeps."""
+def _ascend_brokers(
+    indptr,
+    indices,
+    held,
+    counts,
+    sharing,
+    harm_bound,
+    resale_bound,
+    harm,
+    security,
+    resale,
+    lam,
+    sweeps,
+    tolerance,
+):
+    """Coordinate ascent on every broker's holdings `held` (K, N), in place, with their counts
+    and sharing. Her contacts' term for an addition lies in [−harm_bound, resale_bound] (the
+    resale they add, the harm they suffer), the reverse for a drop. Returns the sweeps run."""
     n_brokers, n = held.shape
-    always = np.ones(n, dtype=np.bool_)
-    counts = np.empty((n_brokers, n), dtype=np.int32)
-    for b in range(n_brokers):
-        counts[b] = _counts(indptr, indices, held[b], always)
-    sharing = np.zeros(n, dtype=np.int32)
-    for b in range(n_brokers):
-        for j in range(n):
-            sharing[j] += held[b, j]
     done = 0
     for _ in range(sweeps):
         done += 1
@@ -351,25 +417,26 @@ def _ascend_brokers(indptr, indices, held, harm, security, resale, lam, sweeps, 
         for j in range(n):
             for b in range(n_brokers):
                 sign = -1 if held[b, j] else 1
-                # Her own terms: what brokers know of her, shared among holders; her harm.
-                known = 0.0
-                for c in range(n_brokers):
-                    known += 1.0 if held[c, j] else leak(counts[c, j], lam)
-                own_leak = leak(counts[b, j], lam)
-                known_after = known + sign * (1.0 - own_leak)
-                share_after = sharing[j] + sign
-                change = resale * (known_after / max(share_after, 1) - known / max(sharing[j], 1))
-                change -= sign * (security + harm[b, j] * (1.0 - own_leak))
-                for e in range(indptr[j], indptr[j + 1]):
-                    i = indices[e]
-                    if held[b, i]:
-                        continue
-                    low = counts[b, i] if sign > 0 else counts[b, i] - 1
-                    step = leak(low + 1, lam) - leak(low, lam)
-                    change += sign * (resale / max(sharing[i], 1) - harm[b, i]) * step
-                if change > tolerance:
+                own = _own_broker_change(
+                    j, b, sign, held, counts, sharing, harm, security, resale, lam
+                )
+                low, high = (
+                    (-harm_bound[j], resale_bound[j])
+                    if sign > 0
+                    else (-resale_bound[j], harm_bound[j])
+                )
+                if own + low > tolerance:
+                    better = True
+                elif own + high <= tolerance:
+                    better = False
+                else:
+                    contacts = _contacts_broker_change(
+                        j, b, sign, indptr, indices, held, counts, sharing, harm, resale, lam
+                    )
+                    better = own + contacts > tolerance
+                if better:
                     flips += 1
-                    held[b, j] = not held[b, j]
+                    held[b, j] = sign > 0
                     sharing[j] += sign
                     for e in range(indptr[j], indptr[j + 1]):
                         counts[b, indices[e]] += sign
@@ -378,48 +445,217 @@ def _ascend_brokers(indptr, indices, held, harm, security, resale, lam, sweeps, 
     return done
 
 
-def _ascend(problem: FlowProblem, makers: np.ndarray, brokers: np.ndarray, *,
-            private: bool = False) -> None:  # fmt: skip
-    """Run the ascent in place on maker holdings (M, N) and broker holdings (K, N); the makers'
-    problems, and the brokers', are independent and run on the kernels' threads."""
+@numba.njit(cache=True, nogil=True)
+def _neighbour_sums(indptr, indices, values):
+    """Σ over each user's contacts of `values` (one pass over the graph)."""
+    n = indptr.size - 1
+    out = np.zeros(n)
+    for i in range(n):
+        total = 0.0
+        for e in range(indptr[i], indptr[i + 1]):
+            total += values[indices[e]]
+        out[i] = total
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Allocations and their values
+
+
+@dataclass
+class Allocation:
+    """Maker holdings (M, N) and broker holdings (K, N), with their counts and, per record, the
+    brokers holding it."""
+
+    makers: np.ndarray
+    brokers: np.ndarray
+    maker_counts: np.ndarray
+    broker_counts: np.ndarray
+    sharing: np.ndarray
+
+    def copy(self) -> Allocation:
+        return Allocation(
+            self.makers.copy(),
+            self.brokers.copy(),
+            self.maker_counts.copy(),
+            self.broker_counts.copy(),
+            self.sharing.copy(),
+        )
+
+
+def _each_holder(problem: FlowProblem, task) -> None:
+    """Run ``task(h)`` for each maker h < M and, as h = M, for the brokers, on the kernels'
+    threads (their problems are independent)."""
+
+    def run(first: int, last: int) -> None:
+        for h in range(first, last):
+            task(h)
+
+    run_blocks(run, np.arange(problem.maker_held.shape[0] + 2))
+
+
+def _allocation(problem: FlowProblem, makers: np.ndarray, brokers: np.ndarray) -> Allocation:
+    """An allocation with its counts built from scratch."""
     n_makers = makers.shape[0]
+    state = Allocation(
+        makers.copy(),
+        brokers.copy(),
+        np.zeros(makers.shape, dtype=np.int32),
+        np.zeros(brokers.shape, dtype=np.int32),
+        brokers.sum(axis=0, dtype=np.int32),
+    )
+    always = np.ones(problem.n_users, dtype=bool)
 
-    def solve(first: int, last: int) -> None:
-        for task in range(first, last):
-            if task < n_makers:
-                _ascend_maker(
-                    problem.indptr,
-                    problem.indices,
-                    problem.maker_eligible[task],
-                    makers[task],
-                    problem.maker_adds_holder[task],
-                    problem.maker_harm[task],
-                    problem.maker_ads[task],
-                    problem.service_weight[task],
-                    problem.maker_security,
-                    problem.maker_leakage,
-                    problem.generic_share,
-                    problem.quality_base,
-                    problem.quality_gain,
-                    problem.quality_scale,
-                    private,
-                    PLANNER_SWEEPS,
-                    PLANNER_TOLERANCE,
-                )
-            elif brokers.shape[0] and not private:
-                _ascend_brokers(
-                    problem.indptr,
-                    problem.indices,
-                    brokers,
-                    problem.broker_harm,
-                    problem.broker_security,
-                    problem.resale,
-                    problem.broker_leakage,
-                    PLANNER_SWEEPS,
-                    PLANNER_TOLERANCE,
+    def count(h: int) -> None:
+        if h < n_makers:
+            _shift_counts(
+                problem.indptr,
+                problem.indices,
+                makers[h],
+                problem.maker_adds_holder[h],
+                state.maker_counts[h],
+                1,
+            )
+        else:
+            for b in range(brokers.shape[0]):
+                _shift_counts(
+                    problem.indptr, problem.indices, brokers[b], always, state.broker_counts[b], 1
                 )
 
-    run_blocks(solve, np.arange(n_makers + 2))
+    _each_holder(problem, count)
+    return state
+
+
+def _shifted(
+    problem: FlowProblem, state: Allocation, makers: np.ndarray, brokers: np.ndarray, sign: int
+) -> Allocation:
+    """`state` with the holdings marked in `makers` and `brokers` added (sign +1; they must not
+    be held) or dropped (−1; they must be held); counts shifted over those users only."""
+    n_makers = makers.shape[0]
+    out = state.copy()
+    if sign > 0:
+        out.makers |= makers
+        out.brokers |= brokers
+    else:
+        out.makers &= ~makers
+        out.brokers &= ~brokers
+    out.sharing += sign * brokers.sum(axis=0, dtype=np.int32)
+    always = np.ones(problem.n_users, dtype=bool)
+
+    def shift(h: int) -> None:
+        if h < n_makers:
+            _shift_counts(
+                problem.indptr,
+                problem.indices,
+                makers[h],
+                problem.maker_adds_holder[h],
+                out.maker_counts[h],
+                sign,
+            )
+        else:
+            for b in range(brokers.shape[0]):
+                _shift_counts(
+                    problem.indptr, problem.indices, brokers[b], always, out.broker_counts[b], sign
+                )
+
+    _each_holder(problem, shift)
+    return out
+
+
+def _values(problem: FlowProblem, state: Allocation) -> np.ndarray:
+    """W of an allocation per maker and, last, of the brokers."""
+    n_makers = state.makers.shape[0]
+    values = np.zeros(n_makers + 1)
+
+    def value(h: int) -> None:
+        if h < n_makers:
+            values[h] = _maker_value(
+                state.makers[h], state.maker_counts[h], *_maker_args(problem, h)
+            )
+        elif state.brokers.shape[0]:
+            values[h] = _broker_value(
+                state.brokers, state.broker_counts, state.sharing, *_broker_args(problem)
+            )
+
+    _each_holder(problem, value)
+    return values
+
+
+def _maker_args(problem: FlowProblem, m: int) -> tuple:
+    return (
+        problem.maker_adds_holder[m],
+        problem.maker_harm[m],
+        problem.maker_ads[m],
+        problem.service_weight[m],
+        problem.maker_security,
+        problem.maker_leakage,
+        problem.generic_share,
+        problem.quality_base,
+        problem.quality_gain,
+        problem.quality_scale,
+    )
+
+
+def _broker_args(problem: FlowProblem) -> tuple:
+    return (problem.broker_harm, problem.broker_security, problem.resale, problem.broker_leakage)
+
+
+def contact_bounds(problem: FlowProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per user, the most her contacts' term can be worth (λ², the largest step of R², times a
+    sum over her contacts): their harm from a maker, their harm from a broker, and the resale
+    they are worth to a broker. They depend on the graph and the users only, not on holdings."""
+    lam2 = problem.maker_leakage**2
+    n = problem.n_users
+    maker = np.zeros(n)
+    if problem.maker_harm.shape[0]:
+        maker = lam2 * _neighbour_sums(problem.indptr, problem.indices, problem.maker_harm[0])
+    broker_harm = np.zeros(n)
+    if problem.broker_harm.shape[0]:
+        worst = problem.broker_harm.max(axis=0)
+        broker_harm = problem.broker_leakage**2 * _neighbour_sums(
+            problem.indptr, problem.indices, worst
+        )
+    degree = np.diff(problem.indptr)
+    resale = problem.broker_leakage**2 * problem.resale * degree
+    return maker, broker_harm, resale
+
+
+def _ascend(
+    problem: FlowProblem, state: Allocation, bounds: tuple, *, private: bool = False
+) -> None:
+    """The coordinate ascent, in place on `state`: each maker's holdings, and (not with
+    `private`, which is about users' own choices of maker flows) the brokers'."""
+    n_makers = state.makers.shape[0]
+
+    def ascend(h: int) -> None:
+        if h < n_makers:
+            _ascend_maker(
+                problem.indptr,
+                problem.indices,
+                np.flatnonzero(problem.maker_eligible[h]),
+                state.makers[h],
+                state.maker_counts[h],
+                bounds[0],
+                *_maker_args(problem, h),
+                private,
+                PLANNER_SWEEPS,
+                PLANNER_TOLERANCE,
+            )
+        elif state.brokers.shape[0] and not private:
+            _ascend_brokers(
+                problem.indptr,
+                problem.indices,
+                state.brokers,
+                state.broker_counts,
+                state.sharing,
+                bounds[1],
+                bounds[2],
+                *_broker_args(problem),
+                PLANNER_SWEEPS,
+                PLANNER_TOLERANCE,
+            )
+
+    _each_holder(problem, ascend)
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,55 +677,93 @@ class PlannerGap:
     undersharing_share: float  # first-best holdings not realised, of all first-best holdings
     first_best_makers: np.ndarray  # d*, kept to start next month's search from
     first_best_brokers: np.ndarray
+    private_makers: np.ndarray  # users' own maker flows, likewise
 
 
-def first_best(problem: FlowProblem, warm: tuple[np.ndarray, np.ndarray] | None = None
-               ) -> tuple[np.ndarray, np.ndarray, float]:  # fmt: skip
-    """d* (maker and broker holdings) and W(d*): the better of the ascents from the realised
-    allocation and from `warm` (last month's first best, where its shape still fits)."""
-    starts = [(problem.maker_held, problem.broker_held)]
+def first_best(
+    problem: FlowProblem,
+    realised: Allocation,
+    realised_value: np.ndarray,
+    bounds: tuple,
+    warm: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[Allocation, np.ndarray]:
+    """d* and its W per maker and (last) for the brokers: the ascent from last month's first
+    best (`warm`, what may still be held of it) for each holder where it does at least as well
+    as the realised allocation, else the ascent from the realised allocation."""
+    fallback = None
     if warm is not None and warm[0].shape == problem.maker_held.shape:
-        makers = warm[0] & problem.maker_eligible  # what the planner may still hold
-        starts.append((makers, warm[1]))
-    best = None
-    for makers, brokers in starts:
-        makers, brokers = makers.copy(), brokers.copy()
-        _ascend(problem, makers, brokers)
-        value = allocation_value(problem, makers, brokers)
-        if best is None or value > best[2]:
-            best = (makers, brokers, value)
-    return best
+        start = _allocation(problem, warm[0] & problem.maker_eligible, warm[1])
+        _ascend(problem, start, bounds)
+        value = _values(problem, start)
+        if np.all(value >= realised_value):
+            return start, value
+        fallback = start
+    best = realised.copy()
+    _ascend(problem, best, bounds)
+    best_value = _values(problem, best)
+    if fallback is not None:
+        for m in range(best.makers.shape[0]):  # each holder keeps the better of its two
+            if value[m] > best_value[m]:
+                best.makers[m], best.maker_counts[m] = fallback.makers[m], fallback.maker_counts[m]
+                best_value[m] = value[m]
+        if value[-1] > best_value[-1]:
+            best.brokers, best.broker_counts = fallback.brokers, fallback.broker_counts
+            best.sharing, best_value[-1] = fallback.sharing, value[-1]
+    return best, best_value
 
 
-def planner_gap(problem: FlowProblem, *, conflict: float, transaction: float,
-                warm: tuple[np.ndarray, np.ndarray] | None = None) -> PlannerGap:  # fmt: skip
+def planner_gap(
+    problem: FlowProblem,
+    *,
+    conflict: float,
+    transaction: float,
+    warm: tuple[np.ndarray, np.ndarray] | None = None,
+    warm_private: np.ndarray | None = None,
+    bounds: tuple | None = None,
+) -> PlannerGap:
     """The month's benchmark. `conflict` and `transaction` are the realised month's losses
     outside the allocation (money, whole market), of which the first best has none; the
-    service the realised holdings deliver below their full value is added to `conflict` here."""
+    service the realised holdings deliver below their full value is added to `conflict` here.
+    `warm`, `warm_private`: last month's first best and users' own allocation, to start from
+    (the private one is an equilibrium of users' choices; the search from last month's finds
+    this month's in a sweep or two). `bounds`: `contact_bounds(problem)`, which a run computes
+    once."""
     n = problem.n_users
+    bounds = contact_bounds(problem) if bounds is None else bounds
     held_m, held_b = problem.maker_held, problem.broker_held
-    star_m, star_b, best = first_best(problem, warm)
-    realised = allocation_value(problem, held_m, held_b)
-    delivered = allocation_value(problem, held_m, held_b, problem.maker_delivered)
-    meet = allocation_value(problem, held_m & star_m, held_b & star_b)
-    join = allocation_value(problem, held_m | star_m, held_b | star_b)
-    over = 0.5 * (meet - realised) + 0.5 * (best - join)
-    under = 0.5 * (join - realised) + 0.5 * (best - meet)
-    # The users' own choices, the harm to their contacts aside, against the first best.
-    private_m = held_m.copy()
-    _ascend(problem, private_m, star_b, private=True)
-    private = allocation_value(problem, private_m, star_b)
-    private_meet = allocation_value(problem, private_m & star_m, star_b)
-    private_join = allocation_value(problem, private_m | star_m, star_b)
-    externality = 0.5 * (private_meet - private) + 0.5 * (best - private_join)
-    shortfall = realised - delivered
+    realised = _allocation(problem, held_m, held_b)
+    w_realised = _values(problem, realised)
+    star, w_star = first_best(problem, realised, w_realised, bounds, warm)
+    star_m, star_b = star.makers, star.brokers
+    # The two moves from the realised allocation d: O drops d ∖ d*, U adds d* ∖ d.
+    meet = _shifted(problem, realised, held_m & ~star_m, held_b & ~star_b, -1)
+    join = _shifted(problem, realised, star_m & ~held_m, star_b & ~held_b, +1)
+    gain = float((w_star - w_realised).sum())
+    drop = float((_values(problem, meet) - w_realised).sum())  # W(d ∧ d*) − W(d)
+    add = float((_values(problem, join) - w_realised).sum())  # W(d ∨ d*) − W(d)
+    over = 0.5 * drop + 0.5 * (gain - add)
+    under = 0.5 * add + 0.5 * (gain - drop)
+    # Users' own maker flows, the harm to their contacts aside, against d* (makers' parts).
+    if warm_private is not None and warm_private.shape == held_m.shape:
+        private = _allocation(problem, warm_private & problem.maker_eligible, star_b)
+    else:
+        private = _allocation(problem, held_m, star_b)
+    _ascend(problem, private, bounds, private=True)
+    p_m = private.makers
+    w_private = _values(problem, private)[:-1].sum()
+    p_meet = _shifted(problem, private, p_m & ~star_m, np.zeros_like(held_b), -1)
+    p_join = _shifted(problem, private, star_m & ~p_m, np.zeros_like(held_b), +1)
+    externality = 0.5 * (_values(problem, p_meet)[:-1].sum() - w_private) + 0.5 * (
+        w_star[:-1].sum() - _values(problem, p_join)[:-1].sum()
+    )
+    shortfall = _service_shortfall(problem)
     n_held = int(held_m.sum() + held_b.sum())
     n_best = int(star_m.sum() + star_b.sum())
     extra = int((held_m & ~star_m).sum() + (held_b & ~star_b).sum())
     missing = int((star_m & ~held_m).sum() + (star_b & ~held_b).sum())
     scale = 1.0 / max(n, 1)
     return PlannerGap(
-        welfare_gap=(best - realised + shortfall + conflict + transaction) * scale,
+        welfare_gap=(gain + shortfall + conflict + transaction) * scale,
         oversharing_loss=over * scale,
         undersharing_loss=under * scale,
         externality_oversharing_loss=externality * scale,
@@ -499,17 +773,44 @@ def planner_gap(problem: FlowProblem, *, conflict: float, transaction: float,
         undersharing_share=missing / n_best if n_best else 0.0,
         first_best_makers=star_m,
         first_best_brokers=star_b,
+        private_makers=p_m,
     )
+
+
+def _service_shortfall(problem: FlowProblem) -> float:
+    """What the realised holdings' service falls short of full delivery: Σ_m q_m (1 − γ)
+    Σ_j held_jm (v_j + r)(1 − x_j), at the realised qualities (a holding counts in D whatever
+    it delivers)."""
+    total = 0.0
+    for m in range(problem.maker_held.shape[0]):
+        held = problem.maker_held[m]
+        share = held.sum() / problem.n_users
+        quality = _quality(share, problem.quality_base, problem.quality_gain, problem.quality_scale)
+        missing = (problem.service_weight[m] * (1.0 - problem.maker_delivered[m]))[held].sum()
+        total += float(quality) * (1.0 - problem.generic_share) * float(missing)
+    return total
 
 
 def month_planner_gap(model: DataMarket) -> PlannerGap:
-    """`planner_gap` for the month just played; keeps d* on the model for next month's start."""
+    """`planner_gap` for the month just played; keeps d* on the model for next month's start,
+    and the contact bounds (they do not change during a run)."""
     month = model.month
+    problem = flow_problem(model)
+    if model.planner_bounds is None:
+        model.planner_bounds = contact_bounds(problem)
     gap = planner_gap(
-        flow_problem(model),
+        problem,
         conflict=month.degradation_loss,
         transaction=month.compliance_paid + month.reading_cost,
         warm=model.first_best,
+        warm_private=model.private_flows,
+        bounds=model.planner_bounds,
     )
     model.first_best = (gap.first_best_makers, gap.first_best_brokers)
+    model.private_flows = gap.private_makers
     return gap
+
+
+def allocation_value(problem: FlowProblem, makers: np.ndarray, brokers: np.ndarray) -> float:
+    """W of an allocation: maker holdings (M, N) and broker holdings (K, N)."""
+    return float(_values(problem, _allocation(problem, makers, brokers)).sum())

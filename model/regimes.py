@@ -62,6 +62,9 @@ class Regime:
             and the confiscation of its gains, where an audit finds the trade (PIPL Art. 66
             confiscates unlawful gains; the amount per record is an assumption). It makes the
             fine bite at the margin: a share of turnover costs nothing per extra record.
+        planner_flows: a benchmark, not a law: makers and brokers hold exactly the planner's
+            first best of the month before (`model.planner`), delivering the full service. Run
+            from the common start, it is the path benchmark regimes are ranked against.
     """
 
     name: str = "custom"
@@ -82,6 +85,7 @@ class Regime:
     recipient_liability: bool = False
     compliance_cost: float = 0.0
     record_penalty: float = 0.0
+    planner_flows: bool = False
     levers_overridden: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -126,6 +130,7 @@ _BOOLEANS = (
     "broker_trade_legal",
     "data_trust",
     "recipient_liability",
+    "planner_flows",
 )
 
 
