@@ -190,7 +190,7 @@ def pair_economics(
         block_effectiveness=params.block_effectiveness,
         block_cost=params.degradation_engagement_loss * params.ad_revenue_per_user,
         sales_loss=switching * margin,
-        fixed_cost=regime.compliance_cost * users.n / 1000.0,
+        fixed_cost=regime.compliance_cost * users.n / params.market_size,
         fee_cap=regime.access_fee_cap,
         power=(
             params.mediated_bargaining_power
@@ -322,7 +322,7 @@ def _trust_bargains(model: DataMarket) -> None:
         n = float((members & (users.device == m)).sum())
         value = params.service_revenue_rate * (1 - params.generic_service_share) * maker.quality
         bargain = nash_fee(
-            maker_gain=value * n - model.regime.compliance_cost * users.n / 1000.0,
+            maker_gain=value * n - model.regime.compliance_cost * users.n / params.market_size,
             platform_cost=member_cost * n,
             maker_disagreement=0.0,
             platform_disagreement=0.0,

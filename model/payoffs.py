@@ -93,7 +93,8 @@ def settle(model: DataMarket) -> None:
     n = users.n
     ledger = model.ledger
     misuse = holder_misuse(model)
-    compliance = regime.compliance_cost * n / 1000.0  # per data-sharing relationship
+    # Per data-sharing relationship: the firm-level cost spread over the users it stands for.
+    compliance = regime.compliance_cost * n / p.market_size
     full_quality = p.quality_base + p.quality_gain
 
     # Users (platforms, device service, harm, reading time) and every per-firm count, in one pass.

@@ -127,7 +127,7 @@ def regime_summary_table() -> str:
         )
         if regime.compliance_cost:
             other.append(
-                f"compliance {regime.compliance_cost:g} CU/month per 1,000 users per relationship"
+                f"compliance {regime.compliance_cost:g} CU/month per firm and relationship"
             )
         rows.append(
             [

@@ -299,7 +299,7 @@ def plain_settle(model: DataMarket) -> None:
     quality = np.array([maker.quality for maker in model.makers])
     dev_quality = quality[users.device]
     misuse = holder_misuse(model)
-    compliance = regime.compliance_cost * n / 1000.0  # per data-sharing relationship
+    compliance = regime.compliance_cost * n / p.market_size  # per data-sharing relationship
     full_quality = p.quality_base + p.quality_gain
 
     # Users: platforms, device service, harm, reading time.
