@@ -69,6 +69,11 @@ METRICS: dict[str, tuple[str, str, str]] = {
         "CU per shared user per month",
         "mean negotiated fee over licensed pairs (0 when none)",
     ),
+    "mean_device_price": (
+        "market",
+        "CU per user per month",
+        "device price paid, mean over device users (makers' prices weighted by their users)",
+    ),
     "device_hhi": ("market", "index in [1/n, 1]", "Herfindahl index of device makers' shares"),
     "platform_hhi": ("market", "index in [1/n, 1]", "Herfindahl index of platform memberships"),
     "mean_ai_quality": ("market", "quality units", "mean AI-service quality of device makers"),
@@ -748,6 +753,8 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         taking_pairs=float(model.taking.sum()),
         open_disputes=float((model.dispute_filed >= 0).sum()),
         mean_access_fee=float(fees.mean()) if fees.size else 0.0,
+        # Every user has a device: the users' device payments per user.
+        mean_device_price=float(np.array([maker.price for maker in model.makers]) @ devices) / n,
         device_hhi=_hhi(devices.astype(float)),
         platform_hhi=_hhi(members.astype(float)),
         mean_ai_quality=float(np.mean([maker.quality for maker in model.makers])),
