@@ -136,9 +136,10 @@ def bertrand_prices(
 
     which, where users are alike, is the simple form p_m − c̃_m = 1 / (σ (1 − s_m)). It is
     solved for all makers at once by the ζ fixed point of Morrow & Skerlos (2011),
-    p_m ← c̃_m + 1/σ + (mean_i P[i,m]² / s_m) (p_m − c̃_m), a contraction for logit demand; its
-    fixed point is the condition above. It starts from `start` (M,), e.g. last month's prices,
-    or from c̃ + 1/σ.
+    p_m ← c̃_m + 1/σ + (mean_i P[i,m]² / s_m) (p_m − c̃_m), whose fixed point is the condition
+    above. It has no general convergence proof but converges reliably for logit demand (its own
+    derivative is 0 at the solution where users are alike); `converged` says whether it did.
+    It starts from `start` (M,), e.g. last month's prices, or from c̃ + 1/σ.
 
     Bounds (MODEL.md has no outside good, so demand need not be elastic enough for a finite
     price): a price is at least 0, and at most the mean of the sampled users' value of the
