@@ -27,6 +27,8 @@ class Firm(mesa.Agent):
     """A firm's monthly books. Profit = revenue − costs + transfers received − transfers paid."""
 
     kind = "firm"
+    # A device price exists only for makers (NaN elsewhere, in the firms' output too).
+    price = float("nan")
 
     def __init__(self, model: DataMarket, index: int) -> None:
         super().__init__(model)
@@ -142,6 +144,10 @@ class DeviceMaker(StrategicFirm):
         self.quality = 0.0  # AI-service quality q_m
         self.data_share = 0.0  # share of all users whose data it can use, D_m
         self.acceptance = float("nan")  # smoothed share of its requests accepted; nan: none yet
+        # Set each month in phase 5 (`model.markets.set_device_prices`), CU per user per month:
+        self.price = 0.0  # p_m, what each user of its devices pays it this month
+        self.effective_cost = 0.0  # c̃_m, its marginal cost of a device user, net of data revenue
+        self.markup = 0.0  # p_m − c̃_m, what one more device user adds to its profit
 
 
 class Broker(Firm):
@@ -176,6 +182,7 @@ class Regulator(mesa.Agent):
     # Read by the agent reporters alongside the firms: the regulator's "profit" is the public
     # revenue from fines this month; it has no market, fees or fines of its own.
     market_share = 0.0
+    price = float("nan")
     fees_paid = 0.0
     fees_received = 0.0
     fines = 0.0

@@ -15,10 +15,16 @@ import numpy as np
 from model.agents import Broker, DataTrust, DeviceMaker, Firm, Platform, Regulator
 from model.consent import run_consent
 from model.flows import run_breaches, update_flows
-from model.markets import run_markets, update_quality
+from model.markets import run_markets, set_device_prices, update_quality
 from model.metrics import METRICS, compute_metrics
 from model.negotiation import learn, negotiate, pair_economics
-from model.parameters import DEFAULT_SCENARIO, MarketScenario, make_scenario, validate_rng
+from model.parameters import (
+    DEFAULT_SCENARIO,
+    MarketScenario,
+    make_scenario,
+    removed_parameter_message,
+    validate_rng,
+)
 from model.payoffs import Ledger, settle
 from model.population import Holders, create_users
 from model.regimes import Regime, get_regime
@@ -105,6 +111,10 @@ class DataMarket(mesa.Model):
                     f"not both (got keywords {sorted(params)})"
                 )
             built = scenario
+            for name in vars(built):  # a Scenario keeps any keyword it is given
+                removed = removed_parameter_message(name)
+                if removed is not None:
+                    raise ValueError(removed)
             checked = validate_rng(built.rng if rng is None else rng)
             if checked is not built.rng:
                 built.rng = checked
@@ -162,6 +172,7 @@ class DataMarket(mesa.Model):
                 "fees_paid": "fees_paid",
                 "fees_received": "fees_received",
                 "fines": "fines",
+                "price": "price",  # a maker's device price, CU per user per month; NaN else
             },
         )
         self.metrics: dict[str, float] = {}
@@ -219,11 +230,13 @@ class DataMarket(mesa.Model):
             firm.open_books()
 
     def _form_initial_beliefs(self) -> None:
-        """Before month 1, firms estimate every strategy's payoff from the starting state, and
-        their turnover (the base of the fines they weigh) from their starting customers."""
+        """Before month 1, makers price their devices and firms estimate every strategy's payoff
+        from the starting state, and their turnover (the base of the fines they weigh) from their
+        starting customers."""
         for maker in self.makers:
             maker.data_share = 0.0
         update_quality(self)
+        set_device_prices(self)  # no fees or data yet: c̃ is the unit cost less generic service
         params, users = self.p, self.users
         full_quality = params.quality_base + params.quality_gain
         members = users.member.sum(axis=0)
@@ -233,7 +246,7 @@ class DataMarket(mesa.Model):
         device_users = np.bincount(users.device, minlength=len(self.makers))
         generic_service = params.service_revenue_rate * params.generic_service_share
         for m, maker in enumerate(self.makers):
-            per_user = params.device_price + generic_service * maker.quality
+            per_user = maker.price + generic_service * maker.quality
             maker.last_turnover = per_user * device_users[m]
         self.exposure = np.zeros(self.users.holds.shape)
         for p in range(len(self.platforms)):

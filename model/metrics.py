@@ -74,6 +74,11 @@ METRICS: dict[str, tuple[str, str, str]] = {
         "mean payment from device makers to users for consent, over users whose standing "
         "consent to their device's maker let data flow this month (NaN when none)",
     ),
+    "mean_device_price": (
+        "market",
+        "CU per user per month",
+        "device price paid, mean over device users (makers' prices weighted by their users)",
+    ),
     "device_hhi": ("market", "index in [1/n, 1]", "Herfindahl index of device makers' shares"),
     "platform_hhi": ("market", "index in [1/n, 1]", "Herfindahl index of platform memberships"),
     "mean_ai_quality": ("market", "quality units", "mean AI-service quality of device makers"),
@@ -450,6 +455,8 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         mean_data_price=month.data_payments / month.paid_consents
         if month.paid_consents
         else float("nan"),
+        # Every user has a device: the users' device payments per user.
+        mean_device_price=float(np.array([maker.price for maker in model.makers]) @ devices) / n,
         device_hhi=_hhi(devices.astype(float)),
         platform_hhi=_hhi(members.astype(float)),
         mean_ai_quality=float(np.mean([maker.quality for maker in model.makers])),

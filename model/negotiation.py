@@ -173,7 +173,10 @@ def pair_economics(
         if regime.recipient_liability
         else 0.0
     )
-    margin = params.device_price - params.device_unit_cost
+    # What one more device user adds to the maker's profit, p_m − c̃_m, as it priced last in
+    # phase 5: her whole contribution (device margin, fees, service revenue) is what is lost
+    # when she switches away from a degraded app.
+    margin = maker.markup
     switching = 1.0 - np.exp(-params.choice_sensitivity * params.degradation_cost)
     return PairEconomics(
         users=float(pair_users[p, m]),

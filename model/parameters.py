@@ -49,6 +49,27 @@ class Parameter:
         return f"{word} in [{lo}, {hi}]"
 
 
+def sensitivity_from_margin(markup: float, share: float) -> float:
+    """The logit sensitivity σ at which a maker with device share `share` sets `markup`.
+
+    Inverts the simple logit-Bertrand first-order condition p − c̃ = 1 / (σ (1 − s)) of
+    `model.markets.bertrand_prices` (MODEL.md §11, "Device prices"): σ = 1 / (markup (1 − s)).
+    This is where σ (`choice_sensitivity`) is calibrated to a margin: `markup` is a gross margin
+    per device user, CU per user per month (price less the marginal cost of a device, both
+    amortised over its life, as `device_unit_cost` is), for a maker with share `share` in
+    [0, 1). A net profit per phone is only a lower bound on that margin, so the σ it gives is
+    an upper bound. Returns σ in per CU per month.
+
+    Raises:
+        ValueError: markup not > 0, or share not in [0, 1).
+    """
+    if not (math.isfinite(markup) and markup > 0):
+        raise ValueError(f"markup={markup!r} must be a number > 0 (CU per user per month)")
+    if not (math.isfinite(share) and 0 <= share < 1):
+        raise ValueError(f"share={share!r} must be in [0, 1): a share of 1 has no finite markup")
+    return 1.0 / (markup * (1.0 - share))
+
+
 P = Parameter
 # The source of the behavioural parameters `datamarket calibrate` fits (experiments/calibrate.py).
 CALIBRATED = (
@@ -472,18 +493,6 @@ PARAMETERS: tuple[Parameter, ...] = (
         source="assumption: a level only (it cancels in every comparison of regimes)",
     ),
     P(
-        "device_price",
-        80.4,
-        "CU per month",
-        "device price amortised over its life",
-        0,
-        1e6,
-        source=(
-            "set from a figure: China's average smartphone price RMB 2,250 in 2017 (GfK) [P] over"
-            " a 28-month replacement cycle [P]"
-        ),
-    ),
-    P(
         "device_unit_cost",
         76.9,
         "CU per month",
@@ -512,7 +521,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         "choice_sensitivity",
         0.39,
         "per CU per month",
-        "logit sensitivity of device choice",
+        "σ: logit sensitivity of device choice to utility, price included "
+        "(from a margin: `sensitivity_from_margin`)",
         0,
         1e3,
         source=(
@@ -773,6 +783,22 @@ del P
 
 PARAMETER_INDEX: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 
+#: Parameters that existed and went away, with what replaces them: setting one is refused with
+#: this message rather than as an unknown name.
+REMOVED_PARAMETERS: dict[str, str] = {
+    "device_price": "each device maker now sets its own price (a logit-Bertrand best response, "
+    "docs/ODD.md §S6), so there is no shared device price to set; set the makers' costs and the "
+    "buyers' price sensitivity instead: device_unit_cost (CU per month) and choice_sensitivity "
+    "(per CU per month; sensitivity_from_margin gives it from a margin)",
+}
+
+
+def removed_parameter_message(name: str) -> str | None:
+    """Why `name` can no longer be set and what replaces it, or None if it was never removed."""
+    if name not in REMOVED_PARAMETERS:
+        return None
+    return f"parameter {name!r} was removed: {REMOVED_PARAMETERS[name]}"
+
 
 class MarketScenario(Scenario):
     """Typed parameter set of a DataMarket (a Mesa Scenario); defaults come from PARAMETERS.
@@ -923,6 +949,9 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
         if name == "regime_schedule":
             checked[name] = _validate_schedule(value)
             continue
+        removed = removed_parameter_message(name)
+        if removed is not None:
+            raise ValueError(removed)
         if name not in PARAMETER_INDEX:
             raise ValueError(
                 f"unknown parameter {name!r} (value {value!r}); allowed parameters: "

@@ -124,7 +124,7 @@ def settle(model: DataMarket) -> None:
         personal_share=1 - p.generic_service_share,
         device_base_value=p.device_base_value,
         reading_time_cost=p.reading_time_cost,
-        device_price=p.device_price,
+        device_price=np.array([maker.price for maker in model.makers]),
         engagement_loss=p.degradation_engagement_loss,
         rivalry_loss=p.ad_rivalry_loss,
     )
@@ -141,10 +141,10 @@ def settle(model: DataMarket) -> None:
     for m, maker in enumerate(model.makers):
         ledger.transfer(maker, USERS, float(payments[m]), "data payment")
 
-    # Devices: users pay their maker; makers produce.
+    # Devices: users pay their maker its price this month (phase 5); makers produce.
     device_users, personalised, held_by = tally.device_users, tally.personalised, tally.held_by
     for m, maker in enumerate(model.makers):
-        ledger.transfer(USERS, maker, p.device_price * device_users[m], "device")
+        ledger.transfer(USERS, maker, maker.price * device_users[m], "device")
         maker.revenue += p.service_revenue_rate * maker.quality * personalised[m]
         held = held_by[holders.maker(m)]
         maker.costs += p.device_unit_cost * device_users[m] + p.security_maker * held
@@ -328,8 +328,9 @@ def _settle_users(
       summed as numpy sums a row (`_pairwise_row`, from 0.0; at most `PAIRWISE_BLOCK`
       platforms);
     * utility = ``platform_value + device_base_value + service - harm - breach_harm
-      - reading_time_cost * reads - device_price``, with ``service = value * dev_quality *
-      (generic_share + c * data_quality)``, ``dev_quality = maker_quality[device]``,
+      - reading_time_cost * reads - device_price[device]``, with ``service = value *
+      dev_quality * (generic_share + c * data_quality)``, ``dev_quality =
+      maker_quality[device]``, ``device_price`` (M,) each maker's price,
       left to right as Python evaluates it;
     * personalisation_gain = ``c * value * dev_quality * data_quality``;
     * device_users, personalised = ``np.bincount(device)`` and ``np.bincount(device,
@@ -386,7 +387,7 @@ def _settle_users(
         float(personal_share),
         float(device_base_value),
         float(reading_time_cost),
-        float(device_price),
+        np.asarray(device_price, dtype=float),
         float(engagement_loss),
         float(rivalry_loss),
         utility,
@@ -494,7 +495,7 @@ def _settle_rows(
             total = total - harm[i]
             total = total - breach_harm[i]
             total = total - reading_time_cost * reads[i]
-            utility[i] = total - device_price
+            utility[i] = total - device_price[m]
             gain[i] = personal_share * value[i] * dev_quality * data_quality[i]
             block_devices[m] += 1
             for h in range(n_holders):

@@ -193,8 +193,10 @@ def test_device_utility_equals_numpy(market):
     reputation = (
         p.privacy_reputation_weight * p.misuse_maker * users.theta[rows, None] * holding[None, :]
     )
+    prices = np.array([maker.price for maker in market.makers])  # each maker's own price
+    assert np.ptp(prices) > 0  # they differ, so a shared price would not pass
     expected = (
-        p.device_base_value + service - p.device_price - p.degradation_cost * degraded - reputation
+        p.device_base_value + service - prices[None, :] - p.degradation_cost * degraded - reputation
     )
     np.testing.assert_array_equal(device_utility(market, rows), expected)
 

@@ -273,6 +273,12 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
         taking_pairs=float(model.taking.sum()),
         open_disputes=float((model.dispute_filed >= 0).sum()),
         mean_access_fee=float(fees.mean()) if fees.size else 0.0,
+        # Each maker's price times its device users, summed over makers, per user.
+        mean_device_price=float(
+            np.array([maker.price for maker in model.makers])
+            @ np.bincount(users.device, minlength=len(model.makers))
+        )
+        / n,
         device_hhi=_hhi(np.bincount(users.device, minlength=len(model.makers)).astype(float)),
         platform_hhi=_hhi(users.member.sum(axis=0).astype(float)),
         mean_ai_quality=float(np.mean([maker.quality for maker in model.makers])),

@@ -84,7 +84,7 @@ def _plain_user_pass(inputs: dict) -> dict:
         - a["breach_harm"]
         - a["reading_time_cost"] * a["reads"]
     )
-    utility -= a["device_price"]
+    utility -= a["device_price"][device]  # each user pays her maker's price
     rival = data_quality > 0
     engaged = np.array(
         [
@@ -144,7 +144,7 @@ def _random_inputs(rng: np.random.Generator, n: int, n_platforms: int) -> dict:
         personal_share=1 - generic,
         device_base_value=10.0,
         reading_time_cost=0.05,
-        device_price=5.0,
+        device_price=4.5 + rng.random(n_makers),  # one price per maker
         engagement_loss=0.3,
         rivalry_loss=0.15,
     )
@@ -343,10 +343,11 @@ def plain_settle(model: DataMarket) -> None:
         weights=p.generic_service_share + (1 - p.generic_service_share) * data_quality,
         minlength=len(model.makers),
     )
-    utility -= p.device_price
+    # Each user pays her maker's price this month (set in phase 5).
+    utility -= np.array([maker.price for maker in model.makers])[users.device]
     held_by = users.holds.sum(axis=0)  # records each holder has, counted in one pass
     for m, maker in enumerate(model.makers):
-        ledger.transfer(USERS, maker, p.device_price * device_users[m], "device")
+        ledger.transfer(USERS, maker, maker.price * device_users[m], "device")
         maker.revenue += p.service_revenue_rate * maker.quality * personalised[m]
         held = held_by[holders.maker(m)]
         maker.costs += p.device_unit_cost * device_users[m] + p.security_maker * held

@@ -184,7 +184,10 @@ def test_complete_folder_holds_every_run_and_nothing_half_done(reference):
         "fees_paid",
         "fees_received",
         "fines",
+        "price",  # a maker's device price (makers set their own); NaN for other firms
     ]
+    makers = firms["kind"] == "maker"
+    assert (firms.loc[makers, "price"] > 0).all() and firms.loc[~makers, "price"].isna().all()
     assert set(firms["run_id"]) == {spec.run_id for spec in runs}
     assert "regulator" not in set(firms["kind"])
     assert firms["run_id"].is_monotonic_increasing
