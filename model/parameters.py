@@ -494,15 +494,15 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "device_unit_cost",
-        76.9,
+        84.2,
         "CU per month",
         "device cost amortised over its life",
         0,
         1e6,
         source=(
-            "set from a figure: Counterpoint's $15 profit per Huawei phone in Q3 2017 [P] × 6.534"
-            " CNY per US$ (Tencent's FY2017 results) [V] = 98 CNY over 28 months = 3.5 CNY a "
-            "month, taken as the markup over the device price (a lower bound: a net margin)"
+            "calibrated: the makers' mean price in the default scenario (about 80 CNY a month) "
+            "matches China's 2017 average smartphone price, RMB 2,250 (GfK) [P] over a 28-month "
+            "replacement cycle [P] = 80.4 CNY a month"
         ),
     ),
     P(
