@@ -6,15 +6,23 @@ from the model's state at the end of a step.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 
-from model.flows import holder_leakage, holder_misuse
-from model.kernels import any_per_row, row_blocks, run_each_block
-from model.planner import PlannerGap, flow_cost, gap_from_flows
+from model.flows import holder_leakage, holder_misuse, inference_r2, inference_table
+from model.graph import contact_harm as graph_contact_harm
+from model.kernels import (
+    any_per_row,
+    flow_contact_codes,
+    overall_exposure,
+    row_blocks,
+    run_each_block,
+)
+from model.planner import PlannerGap, contact_harm, flow_cost, gap_from_flows
 
 if TYPE_CHECKING:
     from model.market import DataMarket
@@ -37,8 +45,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "consent_rate": (
         "privacy",
         "share",
-        "share of this month's consent requests accepted (last month's value when none was "
-        "made; 0 before the first request)",
+        "share of this month's consent requests accepted (missing, NaN, in a month without "
+        "requests)",
     ),
     "informed_consent_share": (
         "privacy",
@@ -56,7 +64,19 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "exposed_without_consent_share": (
         "privacy",
         "share",
-        "share of users exposed to a holder they never consented to",
+        "share of users whose unconsented exposure 1 − Π(1 − e[i,h]), over third parties they "
+        "have no consent with, exceeds exposure_threshold",
+    ),
+    "mean_unconsented_exposure": (
+        "privacy",
+        "share",
+        "mean over users of their unconsented exposure 1 − Π(1 − e[i,h]) over third parties "
+        "they have no consent with",
+    ),
+    "unconsented_harm": (
+        "privacy",
+        "CU per user per month",
+        "mean privacy harm θ[i] Σ ρ_h e[i,h] from third parties the user has no consent with",
     ),
     "broker_reach_share": ("privacy", "share", "share of users whose data a broker holds"),
     "breaches": ("privacy", "events per month", "breach events this month"),
@@ -105,10 +125,15 @@ HEADLINE = (
     "privacy_harm",
     "consent_rate",
     "mean_exposure",
+    "unconsented_harm",
     "exposed_without_consent_share",
     "oversharing_share",
     "device_hhi",
 )
+
+#: What a missing value (NaN) of a metric means, for the metrics that can be missing: summaries,
+#: the report and the browser lab say this rather than show a number or drop the run silently.
+MISSING: dict[str, str] = {"consent_rate": "no consent requests"}
 
 
 def _hhi(counts: np.ndarray) -> float:
@@ -127,6 +152,33 @@ def third_party_mask(model: DataMarket) -> np.ndarray:
     return mask
 
 
+def unconsented_exposure(model: DataMarket) -> np.ndarray:
+    """(N,): each user's unconsented exposure 1 − Π (1 − e[i,h]) over the third parties h she
+    has no standing consent with (a consent withdrawn or refused, or never asked for, counts
+    as none; a platform she has left, which keeps her data, is one). The per-user figure
+    behind `exposed_without_consent_share` and `mean_unconsented_exposure`."""
+    unconsented = third_party_mask(model) & ~model.users.consented
+    return overall_exposure(model.exposure, unconsented)
+
+
+def unconsented_exceedance(model: DataMarket, thresholds) -> np.ndarray:
+    """The exceedance curve of unconsented exposure this month: for each threshold t, the share
+    of users whose unconsented exposure exceeds t (`exposed_without_consent_share` is its value
+    at t = `exposure_threshold`). Non-increasing in t; 1 − the empirical CDF.
+
+    Args:
+        model: a market after at least one month.
+        thresholds: shares in [0, 1], any shape.
+
+    Returns:
+        Shares of users, of the thresholds' shape.
+    """
+    exposure = np.sort(unconsented_exposure(model))
+    t = np.asarray(thresholds, dtype=np.float64)
+    above = exposure.size - np.searchsorted(exposure, t, side="right")
+    return above / max(exposure.size, 1)
+
+
 @dataclass(frozen=True)
 class PotentialFlows:
     """Every potential flow of the month, flat: each platform user's data to her device's maker,
@@ -137,7 +189,7 @@ class PotentialFlows:
     own_cost: np.ndarray  # the first part of `cost`
     actual: np.ndarray  # the flow happens this month
     to_maker: np.ndarray  # a maker flow (else a broker flow)
-    contacts_held: np.ndarray  # s: share of the user's contacts whose data the holder has
+    contacts_held: np.ndarray  # k: the number of the user's contacts whose data the holder has
 
 
 def potential_flows(model: DataMarket) -> PotentialFlows:
@@ -146,24 +198,25 @@ def potential_flows(model: DataMarket) -> PotentialFlows:
     de-correlated).
 
     Each flow is costed only for the users it concerns (a maker's flows: its users on a
-    platform), elementwise, so the values are those of costing every user and selecting.
+    platform), elementwise, so the values are those of costing every user and selecting. The
+    contacts' harm is `model.planner.contact_harm` (scipy products), the numpy reference of the
+    compiled pass the metrics use.
 
-    The metrics no longer build these flat arrays (`month_planner_gap` computes the same gap
-    in one compiled pass); they stay for diagnostics (`scripts/validation.py`) and as the
-    reference the tests compare that pass with.
+    The metrics do not build these flat arrays (`month_planner_gap` computes the same gap in
+    compiled passes); they stay for diagnostics (`scripts/validation.py`) and as the reference
+    the tests compare those passes with.
     """
     p, users, holders, month = model.p, model.users, model.holders, model.month
     leakage, misuse = holder_leakage(model), holder_misuse(model)
-    # Phase 4's Σ θ_j / deg_j over contacts whose data the holder lacks, one column per holder:
-    # the user's device maker, each broker, then the trust (see `Month.unheld_contact_weight`).
-    unheld = month.unheld_contact_weight
-    trust_slot = 1 + len(model.brokers)
+    counts = model.contact_count
 
-    def costs_of_flows_to(col: int, rows: np.ndarray | slice, slot: int) -> tuple[np.ndarray, ...]:
-        # = contact_harm(graph, degree, θ, ~holds[:, col], ρ, λ)[rows].
-        harm_contacts = misuse[col] * leakage[col] * unheld[rows, slot]
-        # Exposure without the user's own flow (λ·s): the flow's cost is what it adds.
-        before = leakage[col] * model.contact_held[rows, col]
+    def costs_of_flows_to(col: int, rows: np.ndarray | slice) -> tuple[np.ndarray, ...]:
+        harm_contacts = contact_harm(
+            users.graph, users.theta, users.holds[:, col], counts[:, col], misuse[col], leakage[col]
+        )[rows]
+        # Exposure without the user's own flow (R² of what her contacts gave away): the flow's
+        # cost is what it adds.
+        before = inference_r2(counts[rows, col], leakage[col])
         own = flow_cost(users.theta[rows], before, misuse[col], np.zeros(before.shape))
         return own, own + harm_contacts
 
@@ -179,25 +232,18 @@ def potential_flows(model: DataMarket) -> PotentialFlows:
     for m in range(len(model.makers)):
         col = holders.maker(m)
         rows = np.flatnonzero((device == m) & on_platform)
-        own, cost = costs_of_flows_to(col, rows, 0)
+        own, cost = costs_of_flows_to(col, rows)
         if model.trust is not None:
-            trust_own, trust_cost = costs_of_flows_to(holders.trust, rows, trust_slot)
+            trust_own, trust_cost = costs_of_flows_to(holders.trust, rows)
             own = np.where(via_trust[rows], trust_own, own)
             cost = np.where(via_trust[rows], trust_cost, cost)
         parts.append(
-            (
-                gain[rows],
-                cost,
-                own,
-                actual[rows],
-                np.ones(rows.size, bool),
-                model.contact_held[rows, col],
-            )
+            (gain[rows], cost, own, actual[rows], np.ones(rows.size, bool), counts[rows, col])
         )
     everyone = slice(None)
     for k in range(len(model.brokers)):
         col = holders.broker(k)
-        own, cost = costs_of_flows_to(col, everyone, 1 + k)
+        own, cost = costs_of_flows_to(col, everyone)
         parts.append(
             (
                 np.full(users.n, p.broker_resale_value),
@@ -205,7 +251,7 @@ def potential_flows(model: DataMarket) -> PotentialFlows:
                 own,
                 users.holds[:, col],
                 np.zeros(users.n, bool),
-                model.contact_held[:, col],
+                counts[:, col],
             )
         )
     columns = [np.concatenate([part[i] for part in parts]) for i in range(6)]
@@ -232,6 +278,40 @@ def month_planner_gap(model: DataMarket) -> PlannerGap:
     return gap_from_flows(*_month_flows(model), model.users.n)
 
 
+def contact_harm_sums(model: DataMarket) -> np.ndarray:
+    """(N, Q): for each user and each holder of her flows — her device's maker, each broker,
+    the trust where there is one, in that order — Σ θ_j ΔR² over her contacts j whose data the
+    holder lacks: her flow's harm to them, before ρ (`model.planner.contact_harm`), in one
+    compiled pass over the graph (`model.graph.contact_harm`).
+
+    A second pass over the graph each month: a contact's ΔR² needs her count k_j, which the
+    month's first pass (phase 4) completes only once every row is done. The previous month's
+    counts would fit into that first pass, for a little less time (docs/ODD.md §S11), but would
+    cost this month's flows at last month's holdings. It reads phase 4's counts, which hold at
+    the month's end for makers, brokers and the trust (no later phase changes what they hold).
+    """
+    users, holders = model.users, model.holders
+    first = holders.platforms.stop  # makers, brokers, the trust: the holders of flows
+    codes = flow_contact_codes(users.holds, model.contact_count, first)
+    n_makers, n_brokers = len(model.makers), len(model.brokers)
+    shared = [*range(n_makers, n_makers + n_brokers)]
+    if model.trust is not None:
+        shared.append(n_makers + n_brokers)
+    r2 = inference_table(holder_leakage(model)[first:], int(users.degree.max(initial=0)) + 1)
+    if_added = r2[:, 1:] - r2[:, :-1]  # R²(k + 1) − R²(k): a contact of a user not held
+    if_held = np.concatenate([np.zeros((r2.shape[0], 1)), if_added[:, :-1]], axis=1)
+    held = np.zeros((r2.shape[0], 1))  # code 0: the contact's own data is held, no harm
+    gains = np.block([[held, if_added], [held, if_held]])
+    return graph_contact_harm(
+        users.graph,
+        codes,
+        users.theta,
+        model.month.flow_device,
+        np.array(shared, dtype=np.int64),
+        gains,
+    )
+
+
 def _month_flows(
     model: DataMarket, bounds: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -239,6 +319,7 @@ def _month_flows(
     p, users, holders, month = model.p, model.users, model.holders, model.month
     n_makers = len(model.makers)
     trust = model.trust
+    leakage = holder_leakage(model)
     return _flow_pass(
         month.flow_device,
         users.member,
@@ -248,12 +329,12 @@ def _month_flows(
         users.theta,
         users.value,
         np.array([maker.quality for maker in model.makers], dtype=float),
-        model.contact_held,
-        month.unheld_contact_weight,
+        model.contact_count,
+        inference_table(leakage, int(users.degree.max(initial=0))),
+        contact_harm_sums(model),
         users.holds,
         month.data_quality,
         holder_misuse(model),
-        holder_leakage(model),
         holders.maker(0),
         holders.broker(0),
         len(model.brokers),
@@ -273,12 +354,12 @@ def _flow_pass(
     theta: np.ndarray,
     value: np.ndarray,
     quality: np.ndarray,
-    contact_held: np.ndarray,
-    unheld: np.ndarray,
+    contact_count: np.ndarray,
+    r2: np.ndarray,
+    contact_harm: np.ndarray,
     holds: np.ndarray,
     data_quality: np.ndarray,
     misuse: np.ndarray,
-    leakage: np.ndarray,
     maker_start: int,
     broker_start: int,
     n_brokers: int,
@@ -295,9 +376,10 @@ def _flow_pass(
     flows by user, maker 1's, ..., then broker 0's flows (every user), broker 1's, ...
 
     Each value is computed with the same operations in the same order as the numpy expressions
-    of `potential_flows` (benefit ``(1 − g) · q · (v + r)``, cost ``θ·ρ·(1 − λ·s) + 0 + ρ·λ·w``,
-    where `flow_cost` adds its zero harm to contacts), so each is bit-identical; the sums are
-    left to numpy on arrays identical to the flat selections. A user's flow to her maker goes
+    of `potential_flows` (benefit ``(1 − g) · q · (v + r)``, cost ``θ·ρ·(1 − R²(k)) + 0 + ρ·w``,
+    where `flow_cost` adds its zero harm to contacts, R²(k) = r2[col, contact_count[i, col]]
+    and w = contact_harm[i, slot] from `contact_harm_sums`), so each is bit-identical; the sums
+    are left to numpy on arrays identical to the flat selections. A user's flow to her maker goes
     through the trust (its holder column and sum column) where she is a member and the trust
     licenses that maker.
 
@@ -338,12 +420,12 @@ def _flow_pass(
         theta,
         value,
         quality,
-        contact_held,
-        unheld,
+        contact_count,
+        r2,
+        contact_harm,
         holds,
         data_quality,
         misuse,
-        leakage,
         maker_start,
         broker_start,
         n_brokers,
@@ -396,12 +478,12 @@ def _flow_rows(
     theta,
     value,
     quality,
-    contact_held,
-    unheld,
+    contact_count,
+    r2,
+    contact_harm,
     holds,
     data_quality,
     misuse,
-    leakage,
     maker_start,
     broker_start,
     n_brokers,
@@ -444,9 +526,9 @@ def _flow_rows(
                     segment, col, slot = n_makers + s - 1, broker_start + s - 1, s
                     benefit = resale
                     happens = holds[i, col]
-                before = leakage[col] * contact_held[i, col]
+                before = r2[col, contact_count[i, col]]
                 own = theta[i] * misuse[col] * (1.0 - before) + 0.0
-                net = benefit - (own + misuse[col] * leakage[col] * unheld[i, slot])
+                net = benefit - (own + misuse[col] * contact_harm[i, slot])
                 # Written unconditionally and kept by moving the cursor (branch-free): a part's
                 # cursor is never past its flows seen so far, so the write stays in its part.
                 beneficial[next_beneficial[segment]] = net
@@ -519,21 +601,26 @@ def _user_pass(
     broker_start: int,
     broker_stop: int,
     n_makers: int,
+    threshold: float,
     bounds: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, ...]:
     """Every per-user quantity of `compute_metrics`, in one pass over the users.
 
     The flag arrays (consented, informed, holds, member, trust_member) are the users' boolean
     arrays seen as bytes (`_bytes`). Third parties to user i: every holder but the platforms
-    she uses (`third_party_mask`). Returns (overall, total_harm, counts, members, devices):
+    she uses (`third_party_mask`); unconsented: third parties she has no standing consent with.
+    Returns (overall, total_harm, unconsented, unconsented_harm, counts, members, devices):
 
     * overall[i] = `overall_exposure(e, third)[i]`, multiplied in the same order as that kernel
       (which multiplies by 1.0, an exact no-op, for her own platforms);
     * total_harm[i] = ``harm[i] + breach_harm[i]``;
+    * unconsented[i] = `overall_exposure(e, third & ~consented)[i]` (`unconsented_exposure`),
+      multiplied in the same order; unconsented_harm[i] = θ[i] · Σ_h ρ_h e[i,h] over her
+      unconsented holders, summed in holder order from 0.0 (a skipped holder adds +0.0);
     * counts[_STANDING], counts[_INFORMED]: ``count_nonzero`` of ``consented & third`` and of
       ``informed & consented & third``; counts[_CONSENTING]: users with such a consent;
-      counts[_EXPOSED]: users with ``(e > 0) & third & ~consented`` somewhere; counts[
-      _BROKER_REACH]: users a broker holds; counts[_TRUST_MEMBERS]: trust members;
+      counts[_EXPOSED]: users with unconsented[i] > threshold; counts[_BROKER_REACH]: users a
+      broker holds; counts[_TRUST_MEMBERS]: trust members;
     * counts[_REGRETTED]: consenting users whose ``θ · ((e * (consented & third)) @ ρ)`` exceeds
       their benefit (personalisation gain, plus the dividend for trust members where there is a
       trust), for every user whose comparison is certain; counts[_UNDECIDED] counts the others.
@@ -558,6 +645,8 @@ def _user_pass(
     n_blocks = bounds.size - 1
     overall = np.empty(n)
     total_harm = np.empty(n)
+    unconsented = np.empty(n)
+    unconsented_harm = np.empty(n)
     counts = np.zeros((n_blocks, 8), dtype=np.int64)
     members = np.zeros((n_blocks, member.shape[1]), dtype=np.int64)
     devices = np.zeros((n_blocks, n_makers), dtype=np.int64)
@@ -580,13 +669,24 @@ def _user_pass(
         breach_harm,
         broker_start,
         broker_stop,
+        float(threshold),
         overall,
         total_harm,
+        unconsented,
+        unconsented_harm,
         counts,
         members,
         devices,
     )
-    return overall, total_harm, counts.sum(axis=0), members.sum(axis=0), devices.sum(axis=0)
+    return (
+        overall,
+        total_harm,
+        unconsented,
+        unconsented_harm,
+        counts.sum(axis=0),
+        members.sum(axis=0),
+        devices.sum(axis=0),
+    )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -608,16 +708,19 @@ def _user_rows(
     breach_harm,
     broker_start,
     broker_stop,
+    threshold,
     overall,
     total_harm,
+    unconsented,
+    unconsented_harm,
     counts,
     members,
     devices,
     first,
     last,
 ):
-    """Blocks [first, last) of `_user_pass`: block b's rows of overall and total_harm, and its
-    counts in row b of counts, members and devices."""
+    """Blocks [first, last) of `_user_pass`: block b's rows of overall, total_harm,
+    unconsented and unconsented_harm, and its counts in row b of counts, members and devices."""
     k = exposure.shape[1]
     n_platforms = member.shape[1]
     tolerance = 4.0 * (k + 2) * 2.220446049250313e-16
@@ -634,7 +737,8 @@ def _user_rows(
             dot = 0.0
             terms = 0
             consenting = False
-            exposed = False
+            unconsented_product = 1.0
+            unconsented_dot = 0.0
             # Branch-free but for third-party consents, which are rare (2-7 in a hundred
             # user-holder pairs at 1M users), so the processor predicts that branch. Multiplying
             # by 1.0 is an exact no-op.
@@ -649,10 +753,13 @@ def _user_rows(
                     term = e * misuse[h]
                     terms += term != 0.0
                     dot += term
-                else:
-                    exposed |= third & (e > 0)
+                else:  # a third party she has no consent with, or her own platform
+                    unconsented_product *= (1.0 - e) if third else 1.0
+                    unconsented_dot += e * misuse[h] if third else 0.0
             overall[i] = 1.0 - product
             total_harm[i] = harm[i] + breach_harm[i]
+            unconsented[i] = 1.0 - unconsented_product
+            unconsented_harm[i] = theta[i] * unconsented_dot
             if consenting:
                 n_consenting += 1
                 consented_harm = theta[i] * dot
@@ -663,7 +770,7 @@ def _user_rows(
                     regretted += consented_harm > benefit
                 else:
                     undecided += 1
-            n_exposed += exposed
+            n_exposed += unconsented[i] > threshold
             for h in range(broker_start, broker_stop):
                 if holds[i, h]:
                     broker_reach += 1
@@ -683,15 +790,16 @@ def _user_rows(
 def compute_metrics(model: DataMarket) -> dict[str, float]:
     """Every metric of §7 for the month just played.
 
-    The per-user work is one compiled pass (`_user_pass`) and the planner's another
-    (`month_planner_gap`); each float mean is numpy's, over the same per-user array as the
-    plain expressions it replaces, so every metric is bit-identical to them.
+    The per-user work is one compiled pass (`_user_pass`), and the planner's two more
+    (`month_planner_gap`: the contacts' harm over the graph, then the flows); each float mean is
+    numpy's, over the same per-user array as the plain expressions it replaces, so every metric
+    is bit-identical to them. `consent_rate` is NaN in a month without requests (`MISSING`).
     """
     users, month = model.users, model.month
     n = users.n
     per_user = 1.0 / n
     trust = model.trust
-    overall, total_harm, counts, members, devices = _user_pass(
+    overall, total_harm, unconsented, unconsented_harm, counts, members, devices = _user_pass(
         model.exposure,
         _bytes(users.consented),
         _bytes(users.informed),
@@ -709,6 +817,7 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         model.holders.brokers.start,
         model.holders.brokers.stop,
         len(model.makers),
+        model.p.exposure_threshold,
     )
     standing, informed = int(counts[_STANDING]), int(counts[_INFORMED])
     regretted, consenting = int(counts[_REGRETTED]), int(counts[_CONSENTING])
@@ -734,13 +843,14 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         + broker_profit
         + trust_profit
         + month.fines * per_user,
-        consent_rate=month.accepted / month.requests
-        if month.requests
-        else model.metrics.get("consent_rate", 0.0),
+        # A month without requests has no acceptance rate (MISSING), not a rate of 0.
+        consent_rate=month.accepted / month.requests if month.requests else math.nan,
         informed_consent_share=informed / standing if standing else 0.0,
         regretted_consent_share=regretted / consenting if consenting else 0.0,
         mean_exposure=float(overall.mean()),
         exposed_without_consent_share=int(counts[_EXPOSED]) / n,
+        mean_unconsented_exposure=float(unconsented.mean()),
+        unconsented_harm=float(unconsented_harm.mean()),
         broker_reach_share=int(counts[_BROKER_REACH]) / n if model.brokers else 0.0,
         breaches=float(month.breaches),
         licensed_pairs=float(licensed.sum()),

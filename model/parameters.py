@@ -80,11 +80,21 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "leakage",
         0.3,
-        "share",
-        "λ: share of a contact's data that taking a user's chat data also takes",
+        "correlation",
+        "λ: correlation between a user's data and a contact's; a holder with k of her contacts' "
+        "data infers a share R² = kλ²/(1 + (k − 1)λ) of hers (at most λ)",
         0,
         1,
-        source="MODEL.md §9 (indicative)",
+        source="MODEL.md §9 (indicative); form: MODEL.md §11, Acemoglu et al. 2022 [V]",
+    ),
+    P(
+        "exposure_threshold",
+        0.05,
+        "share",
+        "unconsented exposure above which a user counts as exposed without consent (a metric's "
+        "threshold; the mechanics do not read it)",
+        0,
+        1,
     ),
     # --- users' preferences and behaviour
     P(

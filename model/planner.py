@@ -1,9 +1,14 @@
 """The planner benchmark (MODEL.md §4): which flows should happen, and how far we are from it.
 
 For a potential flow (holder h gets user i's data): benefit = i's personalisation gain + h's
-profit gain; cost = i's harm θ[i] ρ_h (1 − e[i,h]) + the harm to i's contacts
-Σ_{j∈N(i)} θ[j] ρ_h λ_h / deg(j) over contacts j whose own data h does not hold.
-The first best lets a flow happen iff benefit > cost.
+profit gain; cost = i's harm θ[i] ρ_h (1 − R²(k[i,h])) (what the flow adds to her exposure) +
+the harm to i's contacts j whose own data h does not hold,
+
+    ρ_h Σ_{j∈N(i)} θ[j] [R²(k⁻_j + 1; λ_h) − R²(k⁻_j; λ_h)],   k⁻_j = k[j,h] − d[i,h]
+
+with k[j,h] the number of j's contacts whose data h holds: k⁻_j leaves i out, so the term is
+what j's exposure gains from h having i's data, all else as realised, whether or not it does
+(the cost of this flow; docs/ODD.md §S11). The first best lets a flow happen iff benefit > cost.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
+from model.flows import inference_r2
 
 
 @dataclass(frozen=True)
@@ -25,15 +32,28 @@ class PlannerGap:
 
 def contact_harm(
     graph: sp.csr_array,
-    degree: np.ndarray,
     theta: np.ndarray,
-    not_held: np.ndarray,
+    held: np.ndarray,
+    contact_count: np.ndarray,
     misuse: float,
     leakage: float,
 ) -> np.ndarray:
-    """Harm to i's contacts if h gets i's data: Σ_j A_ij θ_j ρ λ / deg(j) · [h lacks j's data]."""
-    per_contact = theta * not_held / np.maximum(degree, 1)
-    return misuse * leakage * (graph @ per_contact.astype(np.float64))
+    """Harm to i's contacts of holder h having i's data, CU per month, for every user i:
+
+        ρ Σ_j A_ij θ_j [h lacks j's data] (R²(k_j − d_i + 1; λ) − R²(k_j − d_i; λ))
+
+    with d_i = held[i] and k_j = contact_count[j] (j's contacts whose data h holds, i among
+    them where d_i), so k_j − d_i leaves i out. The numpy reference of the compiled pass
+    (`model.graph.contact_harm`): one sparse product for the users h does not hold, one for
+    those it holds.
+    """
+    k = np.asarray(contact_count, dtype=np.float64)
+    lacks = ~np.asarray(held, dtype=bool)
+    if_added = inference_r2(k + 1.0, leakage) - inference_r2(k, leakage)  # i not held
+    if_held = inference_r2(k, leakage) - inference_r2(k - 1.0, leakage)  # i held, so in k_j
+    to_unheld = graph @ (theta * np.where(lacks, if_added, 0.0))
+    to_held = graph @ (theta * np.where(lacks, if_held, 0.0))
+    return misuse * np.where(lacks, to_unheld, to_held)
 
 
 def flow_cost(

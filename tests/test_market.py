@@ -133,14 +133,21 @@ def test_step_and_run_for_add_one_row_per_month(small, spec_metrics):
     assert len(df) == 6
     assert set(df.columns) == set(METRICS)
     assert set(spec_metrics) <= set(df.columns)
-    assert not df.isna().any().any()
+    # Only consent_rate may be missing: NaN in a month without consent requests.
+    assert not df.drop(columns="consent_rate").isna().any().any()
+
+
+# MODEL.md §10–§11 (version 2): privacy metrics beside §7's.
+VERSION_2_METRICS = {"mean_unconsented_exposure", "unconsented_harm"}
 
 
 def test_every_metric_of_the_spec_is_reported_under_its_name(spec_metrics):
-    """§7's names are a contract: all are there; the few extra ones are events, not renamings."""
+    """§7's names are a contract: all are there; the few extra ones are events or version 2's
+    additions (MODEL.md §10–§11), not renamings."""
     assert len(spec_metrics) == len(set(spec_metrics))
     assert set(spec_metrics) <= set(METRICS)
-    extra = set(METRICS) - set(spec_metrics)
+    assert set(METRICS) >= VERSION_2_METRICS
+    extra = set(METRICS) - set(spec_metrics) - VERSION_2_METRICS
     assert all(METRICS[name][0] == "events" for name in extra)
 
 

@@ -4,9 +4,10 @@ expressions it replaces give.
 Checks:
 
 * `_user_pass` equals the metrics' numpy expressions (third-party mask, standing and informed
-  consents, overall exposure, exposure without consent, regretted consents through BLAS's matrix
-  product, broker reach, platform memberships, devices, total harm) on random inputs of several
-  sizes and holder layouts, with and without a trust, with and without breach harm;
+  consents, overall exposure, unconsented exposure and its count above the threshold,
+  unconsented harm summed holder by holder, regretted consents through BLAS's matrix product,
+  broker reach, platform memberships, devices, total harm) on random inputs of several sizes
+  and holder layouts, with and without a trust, with and without breach harm;
 * `_user_pass` and `_flow_pass` give the same on one thread (one block) as on three threads
   over many blocks, and over uneven blocks with empty ones among them;
 * a regretted-consent comparison too close to call (harm equal to benefit, several terms) is
@@ -18,6 +19,8 @@ Checks:
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -93,6 +96,7 @@ def random_users(
         broker_start=n_platforms + n_makers,
         broker_stop=n_platforms + n_makers + n_brokers,
         n_makers=n_makers,
+        threshold=0.05,
     )
 
 
@@ -100,6 +104,18 @@ def user_pass(u: dict) -> tuple[np.ndarray, ...]:
     """`_user_pass` on `random_users`' inputs, flags as bytes as `compute_metrics` passes them."""
     flags = ("consented", "informed", "holds", "member", "trust_member")
     return _user_pass(*(_bytes(v) if k in flags else v for k, v in u.items()))
+
+
+def reference_unconsented(
+    e: np.ndarray, unconsented: np.ndarray, theta: np.ndarray, misuse: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(unconsented exposure, unconsented harm) per user: 1 − Π (1 − e) over the user's
+    unconsented third parties, and θ · Σ ρ e over them, added holder by holder from 0.0."""
+    exposed = 1 - np.prod(np.where(unconsented, 1 - e, 1), axis=1)
+    total = np.zeros(e.shape[0])
+    for h in range(e.shape[1]):
+        total = total + np.where(unconsented[:, h], e[:, h] * misuse[h], 0.0)
+    return exposed, theta * total
 
 
 def reference_regret(u: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,7 +138,7 @@ def reference_regret(u: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_user_pass_equals_the_numpy_expressions(layout, n, trust):
     rng = np.random.default_rng(n + 10 * sum(layout) + trust)
     u = random_users(rng, n, layout, trust, breach=n % 2 == 0)
-    overall, total_harm, counts, members, devices = user_pass(u)
+    overall, total_harm, unconsented, unconsented_harm, counts, members, devices = user_pass(u)
 
     n_platforms = layout[0]
     e, consented = u["exposure"], u["consented"]
@@ -138,8 +154,13 @@ def test_user_pass_equals_the_numpy_expressions(layout, n, trust):
     assert counts[_CONSENTING] == np.count_nonzero(consenting)
     assert counts[_UNDECIDED] == 0
     assert counts[_REGRETTED] == np.count_nonzero(regretted)
-    exposed = any_per_row((e > 0) & third & ~consented)
-    assert counts[_EXPOSED] == np.count_nonzero(exposed)
+    want_exposure, want_harm = reference_unconsented(e, third & ~consented, u["theta"], u["misuse"])
+    np.testing.assert_array_equal(unconsented, want_exposure)
+    np.testing.assert_array_equal(unconsented, overall_exposure(e, third & ~consented))
+    np.testing.assert_array_equal(unconsented_harm, want_harm)
+    assert counts[_EXPOSED] == np.count_nonzero(want_exposure > u["threshold"])
+    if n >= 1_000:  # a real threshold: some users on each side of it
+        assert 0 < counts[_EXPOSED] < n
     broker_columns = slice(u["broker_start"], u["broker_stop"])
     assert counts[_BROKER_REACH] == np.count_nonzero(any_per_row(u["holds"][:, broker_columns]))
     assert counts[_TRUST_MEMBERS] == np.count_nonzero(u["trust_member"])
@@ -182,7 +203,7 @@ def test_user_pass_leaves_ties_undecided():
     u["gain"][several] = harm[several]
     u["gain"][single] = harm[single]
     regretted, _, _ = reference_regret(u)
-    _, _, counts, _, _ = user_pass(u)
+    counts = user_pass(u)[4]
     assert counts[_UNDECIDED] == several.size
     assert counts[_REGRETTED] == np.count_nonzero(regretted)  # ties are not regretted
 
@@ -238,7 +259,9 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
     if model.trust is not None:
         benefit = benefit + np.where(users.trust_member, model.trust.dividend, 0.0)
     regretted = consenting & (consented_harm > benefit)
-    exposed = (e > 0) & third & ~users.consented
+    unconsented, unconsented_harm = reference_unconsented(
+        e, third & ~users.consented, users.theta, holder_misuse(model)
+    )
     licensed = model.licensed
     fees = model.fee[licensed]
     flows = potential_flows(model)
@@ -255,15 +278,15 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
         + broker_profit
         + trust_profit
         + month.fines * per_user,
-        consent_rate=month.accepted / month.requests
-        if month.requests
-        else model.metrics.get("consent_rate", 0.0),
+        consent_rate=month.accepted / month.requests if month.requests else math.nan,
         informed_consent_share=informed / standing if standing else 0.0,
         regretted_consent_share=float(regretted.sum() / consenting.sum())
         if consenting.any()
         else 0.0,
         mean_exposure=float(overall_exposure(e, third).mean()),
-        exposed_without_consent_share=float(any_per_row(exposed).mean()),
+        exposed_without_consent_share=float((unconsented > model.p.exposure_threshold).mean()),
+        mean_unconsented_exposure=float(unconsented.mean()),
+        unconsented_harm=float(unconsented_harm.mean()),
         broker_reach_share=float(any_per_row(users.holds[:, holders.brokers]).mean())
         if model.brokers
         else 0.0,
@@ -315,8 +338,15 @@ def test_flow_pass_is_the_same_on_any_threads_and_split(market, monkeypatch, res
             np.testing.assert_array_equal(a, b)
 
 
+def same_metrics(got: dict[str, float], want: dict[str, float]) -> bool:
+    """Equal, a NaN (a month without consent requests) equal to a NaN."""
+    return got.keys() == want.keys() and all(
+        got[k] == want[k] or (math.isnan(got[k]) and math.isnan(want[k])) for k in got
+    )
+
+
 def test_compute_metrics_equals_the_numpy_expressions(market):
-    assert compute_metrics(market) == reference_metrics(market)
+    assert same_metrics(compute_metrics(market), reference_metrics(market))
 
 
 def test_compute_metrics_decides_ties_as_numpy_does(monkeypatch):
@@ -334,5 +364,5 @@ def test_compute_metrics_decides_ties_as_numpy_does(monkeypatch):
     calls = []
     plain = metrics.regretted_consents
     monkeypatch.setattr(metrics, "regretted_consents", lambda m: calls.append(m) or plain(m))
-    assert compute_metrics(model) == reference_metrics(model)
+    assert same_metrics(compute_metrics(model), reference_metrics(model))
     assert len(calls) == 1

@@ -2,7 +2,10 @@
 
 Checks, against hand sums on small hand-made inputs:
 
-* `contact_harm`: Σ_{j ∈ N(i)} θ_j ρ λ / deg(j) over contacts j whose data h does not hold;
+* `contact_harm`: ρ Σ_{j ∈ N(i)} θ_j [R²(k⁻_j + 1) − R²(k⁻_j)] over contacts j whose data h does
+  not hold, k⁻_j = k_j − d_i the number of j's other contacts h holds, by hand; zero without
+  leakage or when h holds every contact; the same for a flow whether it happens or not (the
+  cost of the flow, docs/ODD.md §S11);
 * `flow_cost`: θ_i ρ (1 − e_i) plus the harm to contacts;
 * `planner_gap`: oversharing (share of actual flows with cost > benefit), undersharing (share of
   beneficial flows that do not happen) and the welfare gap (first-best minus realised net value
@@ -15,12 +18,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from model.graph import contact_counts, social_graph
 from model.planner import PlannerGap, contact_harm, flow_cost, planner_gap
 
 # Hand-drawn graph: edges 0-1, 0-2, 0-3, 1-2, 2-3; user 4 alone.
 #   contacts: 0 → {1, 2, 3}, 1 → {0, 2}, 2 → {0, 1, 3}, 3 → {0, 2}, 4 → {}
 EDGES = [(0, 1), (0, 2), (0, 3), (1, 2), (2, 3)]
-DEGREE = np.array([3, 2, 3, 2, 0])
 THETA = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
 
 
@@ -30,33 +33,62 @@ def _hand_graph() -> sp.csr_array:
     return sp.csr_array((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(5, 5))
 
 
-def test_contact_harm_equals_hand_sum_over_contacts_not_held():
-    """h already holds user 1's data, so contact 1 adds nothing; ρ = 0.4, λ = 0.3.
+def r2(k: int, lam: float) -> float:
+    """R²(k; λ) = kλ²/(1 + (k − 1)λ), written out by hand."""
+    return k * lam**2 / (1 + (k - 1) * lam) if k > 0 else 0.0
 
-    θ_j / deg(j): j=0 → 1/3, j=1 → (held), j=2 → 3/3, j=3 → 4/2.
+
+def test_contact_harm_equals_hand_sum_over_contacts_not_held():
+    """h holds user 1's data only; ρ = 0.4, λ = 0.3.
+
+    k_j, j's contacts h holds: k_0 = 1 (user 1), k_1 = 0, k_2 = 1 (user 1), k_3 = 0, k_4 = 0.
+    A flow of user i's data adds R²(k⁻_j + 1) − R²(k⁻_j) to each contact j that h lacks, with
+    k⁻_j = k_j less i herself where h holds her (user 1: k⁻_0 = k⁻_2 = 0).
     """
-    not_held = np.array([True, False, True, True, True])
-    misuse, leakage = 0.4, 0.3
+    held = np.array([False, True, False, False, False])
+    counts = np.array([1, 0, 1, 0, 0])
+    misuse, lam = 0.4, 0.3
+    gain0, gain1 = r2(1, lam) - r2(0, lam), r2(2, lam) - r2(1, lam)  # from 0 and from 1 held
     sums = np.array(
         [
-            3 / 3 + 4 / 2,  # user 0: contacts 1 (held), 2, 3
-            1 / 3 + 3 / 3,  # user 1: contacts 0, 2
-            1 / 3 + 4 / 2,  # user 2: contacts 0, 1 (held), 3
-            1 / 3 + 3 / 3,  # user 3: contacts 0, 2
+            3 * gain1 + 4 * gain0,  # user 0: contacts 1 (held), 2 (k = 1), 3 (k = 0)
+            1 * gain0 + 3 * gain0,  # user 1, held: contacts 0 and 2, each k⁻ = 1 − 1 = 0
+            1 * gain1 + 4 * gain0,  # user 2: contacts 0 (k = 1), 1 (held), 3 (k = 0)
+            1 * gain1 + 3 * gain1,  # user 3: contacts 0 and 2, both k = 1
             0.0,  # user 4: no contacts
         ]
     )
-    got = contact_harm(_hand_graph(), DEGREE, THETA, not_held, misuse, leakage)
-    np.testing.assert_allclose(got, misuse * leakage * sums, rtol=1e-6)
+    np.testing.assert_array_equal(contact_counts(_hand_graph(), held), counts)
+    got = contact_harm(_hand_graph(), THETA, held, counts, misuse, lam)
+    np.testing.assert_allclose(got, misuse * sums, rtol=1e-12)
 
 
 def test_contact_harm_is_zero_without_leakage_or_when_all_contacts_are_held():
     """λ = 0 or every contact already held: giving away i's data harms no contact."""
     graph = _hand_graph()
-    everyone = np.ones(5, dtype=bool)
-    np.testing.assert_array_equal(contact_harm(graph, DEGREE, THETA, everyone, 0.4, 0.0), 0.0)
     nobody = np.zeros(5, dtype=bool)
-    np.testing.assert_array_equal(contact_harm(graph, DEGREE, THETA, nobody, 0.4, 0.3), 0.0)
+    no_leak = contact_harm(graph, THETA, nobody, np.zeros(5), 0.4, 0.0)
+    np.testing.assert_array_equal(no_leak, 0.0)
+    everyone = np.ones(5, dtype=bool)
+    counts = contact_counts(graph, everyone)
+    np.testing.assert_array_equal(contact_harm(graph, THETA, everyone, counts, 0.4, 0.3), 0.0)
+
+
+@pytest.mark.parametrize("lam", [0.1, 0.3, 0.9])
+def test_a_flow_costs_its_contacts_the_same_whether_or_not_it_happens(lam):
+    """The convention of docs/ODD.md §S11: a held user's flow costs her contacts what their
+    exposure would lose without it, which is what it would add to them were it not held."""
+    rng = np.random.default_rng(11)
+    graph = social_graph(300, 8.0, 2.5, rng)
+    theta = rng.lognormal(size=300)
+    held = rng.random(300) < 0.4
+    harm = contact_harm(graph, theta, held, contact_counts(graph, held), 0.7, lam)
+    for i in np.flatnonzero(held)[:20]:
+        without = held.copy()
+        without[i] = False
+        other = contact_harm(graph, theta, without, contact_counts(graph, without), 0.7, lam)
+        assert other[i] == pytest.approx(harm[i], rel=1e-12)
+    assert harm[held].max() > 0
 
 
 def test_flow_cost_adds_own_harm_on_the_exposure_increment():
