@@ -131,8 +131,7 @@ def contact_exposure(
 
 def contact_harm(
     graph: sp.csr_array,
-    codes: np.ndarray,
-    theta: np.ndarray,
+    records: tuple[np.ndarray, np.ndarray],
     own_slot: np.ndarray,
     shared_slots: np.ndarray,
     gains: np.ndarray,
@@ -147,19 +146,20 @@ def contact_harm(
 
     Args:
         graph: the symmetric CSR adjacency (sorted indices).
-        codes: (N, C) `kernels.flow_contact_codes`: 0 where c holds the user's data, else
-            1 + k[j, c], the number of her contacts whose data c holds.
-        theta: (N,) privacy costs θ.
+        records: (codes, theta) from `kernels.flow_contact_records`: each user's θ and, per
+            holder of flows c, 0 where c holds her data, else 1 + the number of her contacts
+            whose data c holds.
         own_slot: (N,) each user's first column (her device's maker); shared_slots: the
             columns every user's sums include (brokers, the trust).
         gains: (2C, K) float64, column 0 all 0; row c at column 1 + k: R²(k + 1) − R²(k) (for
             a user c does not hold), row C + c: R²(k) − R²(k − 1) (for a user it holds).
     """
+    codes, theta = records
     return contact_harm_pass(
         graph.indptr,
         graph.indices,
-        np.ascontiguousarray(codes),
-        np.asarray(theta, dtype=np.float64),
+        codes,
+        theta,
         np.asarray(own_slot),
         np.asarray(shared_slots, dtype=np.int64),
         np.ascontiguousarray(gains, dtype=np.float64),

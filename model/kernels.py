@@ -309,31 +309,71 @@ def _contact_exposure_rows(indptr, indices, bits, k, r2, held, other, exposure, 
                     other[i, h - n_held] = count / safe
 
 
-def flow_contact_codes(holds: np.ndarray, counts: np.ndarray, first: int) -> np.ndarray:
-    """(N, H − first) codes of `contact_harm_pass`: 0 where holder `first` + c holds the user's
-    own data, else 1 + k[i, first + c] (her contacts it holds). uint16 where every code fits
-    (a degree below 65,535), else uint32. Equals::
+def flow_contact_records(
+    holds: np.ndarray, counts: np.ndarray, first: int, theta: np.ndarray, most: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """What `contact_harm_pass` reads of each contact, one record per user so that a contact
+    costs one cache line: her θ and, for each holder `first` + c, a code — 0 where it holds her
+    own data, else 1 + k[i, first + c], the number of her contacts it holds.
+
+    Returns two views of one buffer, each row one user's record, rows aligned to their size
+    (a power of two, 32 bytes for the model's 8 holders of flows): codes (N, W), uint16 where
+    every code fits (most + 1 ≤ 65,535, `most` ≥ every count, e.g. the largest degree) else
+    uint32, the codes at columns `RECORD_CODES` … (a multiple of 8 bytes in); and theta (N, W'),
+    float64, θ at column 0. So ``codes[:, RECORD_CODES[dtype]:][:, :C]`` equals::
 
         np.where(holds[:, first:], 0, counts[:, first:] + 1)
 
     Rows run in blocks on `threads()` threads.
     """
-    most = int(counts[:, first:].max(initial=0)) + 1
-    dtype = np.uint16 if most <= np.iinfo(np.uint16).max else np.uint32
-    codes = np.empty((holds.shape[0], holds.shape[1] - first), dtype=dtype)
+    n, n_codes = holds.shape[0], holds.shape[1] - first
+    dtype = np.dtype(np.uint16 if most + 1 <= np.iinfo(np.uint16).max else np.uint32)
+    offset = RECORD_CODES[dtype.type]
+    size = 8 + n_codes * dtype.itemsize
+    size = 1 << (size - 1).bit_length()  # a power of two: records never straddle cache lines
+    codes = _aligned_rows(n, size // dtype.itemsize, dtype, min(size, 64))
     flags = np.ascontiguousarray(holds).view(np.uint8)
-    run_blocks(_flow_contact_codes, row_blocks(holds.shape[0]), flags, counts, first, codes)
-    return codes
+    theta_view = codes.view(np.float64)
+    run_blocks(
+        _flow_contact_records,
+        row_blocks(n),
+        flags,
+        counts,
+        first,
+        np.asarray(theta, dtype=np.float64),
+        offset,
+        n_codes,
+        codes,
+        theta_view,
+    )
+    return codes, theta_view
+
+
+#: The column of a record's first code, by the codes' dtype (θ takes the first 8 bytes).
+RECORD_CODES = {np.uint16: 4, np.uint32: 2}
+
+
+def _aligned_rows(n: int, width: int, dtype: np.dtype, alignment: int) -> np.ndarray:
+    """An uninitialised (n, width) array whose first row starts on an `alignment`-byte
+    boundary (numpy itself promises 16)."""
+    raw = np.empty(n * width * dtype.itemsize + alignment, dtype=np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start : start + n * width * dtype.itemsize].view(dtype).reshape(n, width)
 
 
 @numba.njit(cache=True, nogil=True)
-def _flow_contact_codes(flags, counts, first, codes, start, stop):
-    """Rows [start, stop) of `flow_contact_codes` (flags: `holds` as bytes, branch-free)."""
-    one = codes.dtype.type(1)
+def _flow_contact_records(
+    flags, counts, first, theta, offset, n_codes, codes, theta_view, start, stop
+):
+    """Rows [start, stop) of `flow_contact_records` (flags: `holds` as bytes, branch-free; the
+    padding past the codes is set to 0)."""
     for i in range(start, stop):
-        for c in range(codes.shape[1]):
-            lacks = one - codes.dtype.type(flags[i, first + c])
-            codes[i, c] = lacks * (codes.dtype.type(counts[i, first + c]) + one)
+        theta_view[i, 0] = theta[i]
+        for c in range(n_codes):
+            code = (counts[i, first + c] + 1) * (1 - flags[i, first + c])
+            codes[i, offset + c] = code
+        for c in range(offset + n_codes, codes.shape[1]):
+            codes[i, c] = 0
 
 
 def contact_harm_pass(
@@ -348,17 +388,18 @@ def contact_harm_pass(
 ) -> np.ndarray:
     """The planner's pass over the graph: harm (N, Q), Q = 1 + shared_slots.size, with
 
-        harm[i, q] = Σ_{j ∈ N(i)} θ_j · gains[c + C · [codes[i, c] = 0], codes[j, c]]
+        harm[i, q] = Σ_{j ∈ N(i)} θ_j · gains[c + C · [code(i, c) = 0], code(j, c)]
 
-    for c = own_slot[i] (q = 0) or shared_slots[q − 1], C = codes.shape[1] (`flow_contact_codes`:
-    0 where holder c holds the user, else 1 + her contacts it holds), summed over the contacts
-    in CSR order from 0.0. Column 0 of `gains` is 0, so a contact whose data c holds adds
-    θ_j · 0.0 = +0.0, which leaves the sum as it was (θ ≥ 0). That is, bit for bit, row i of
-    ``graph @ (θ * np.where(lacks, ΔR², 0.0))`` as `model.planner.contact_harm` computes it:
-    scipy's `csr_matvec` adds 1.0 · w for each contact in the same order, and each term is the
-    one product θ_j · ΔR², with ΔR² read from the values the reference computes. Rows run in
-    `bounds` blocks (default: `auto_blocks` over the contacts) on `threads()` threads; each row
-    by one thread, so the split changes nothing.
+    for c = own_slot[i] (q = 0) or shared_slots[q − 1], over the C = gains.shape[0] / 2
+    holders of flows, code(i, c) = codes[i, RECORD_CODES + c] and θ_j = theta[j, 0]
+    (`flow_contact_records`: code 0 where holder c holds the user, else 1 + her contacts it
+    holds), summed over the contacts in CSR order from 0.0. Column 0 of `gains` is 0, so a
+    contact whose data c holds adds θ_j · 0.0 = +0.0, which leaves the sum as it was (θ ≥ 0).
+    That is, bit for bit, row i of ``graph @ (θ * np.where(lacks, ΔR², 0.0))`` as
+    `model.planner.contact_harm` computes it: scipy's `csr_matvec` adds 1.0 · w for each contact
+    in the same order, and each term is the one product θ_j · ΔR², with ΔR² read from the
+    values the reference computes. Rows run in `bounds` blocks (default: `auto_blocks` over the
+    contacts) on `threads()` threads; each row by one thread, so the split changes nothing.
     """
     n = indptr.size - 1
     harm = np.empty((n, 1 + shared_slots.size))
@@ -371,6 +412,7 @@ def contact_harm_pass(
         indices,
         codes,
         theta,
+        RECORD_CODES[codes.dtype.type],
         own_slot,
         shared_slots,
         gains,
@@ -381,20 +423,20 @@ def contact_harm_pass(
 
 @numba.njit(cache=True, nogil=True)
 def _contact_harm_rows(
-    indptr, indices, codes, theta, own_slot, shared_slots, gains, harm, start, stop
+    indptr, indices, codes, theta, offset, own_slot, shared_slots, gains, harm, start, stop
 ):
-    """Rows [start, stop) of `contact_harm_pass`: three slots per read of each contact's θ and
-    codes (the model has three without a trust: one read; four with one: a second pass over
-    the row, whose contacts are then in cache); slots past Q are computed on column 0 and
-    dropped. Prefetches as `_contact_exposure_rows` does."""
-    n_columns = codes.shape[1]
+    """Rows [start, stop) of `contact_harm_pass`: three slots per read of each contact's record
+    (the model has three without a trust: one read; four with one: a second pass over the row,
+    whose records are then in cache); slots past Q are computed on column 0 and dropped.
+    Prefetches each contact's record as `_contact_exposure_rows` does her flags."""
+    n_columns = gains.shape[0] // 2
     q = 1 + shared_slots.size
     passes = (q + 2) // 3
     slots = np.zeros(3 * passes, dtype=np.int64)
     for f in range(1, q):
         slots[f] = shared_slots[f - 1]
-    flat = codes.reshape(-1)  # a view, to prefetch a contact's codes by their first element
-    width = np.uint64(n_columns)
+    flat = theta.reshape(-1)  # a view, to prefetch a contact's record by its first element
+    width = np.uint64(theta.shape[1])
     last = np.uint64(max(indices.size, 1) - 1)
     ahead = np.uint64(PREFETCH_AHEAD)
     for i in range(start, stop):
@@ -403,16 +445,15 @@ def _contact_harm_rows(
         for p in range(passes):
             c0, c1, c2 = slots[3 * p], slots[3 * p + 1], slots[3 * p + 2]
             # Her own state picks the table: ΔR² leaving her out of k_j if c holds her.
-            r0 = c0 + n_columns * (codes[i, c0] == 0)
-            r1 = c1 + n_columns * (codes[i, c1] == 0)
-            r2 = c2 + n_columns * (codes[i, c2] == 0)
+            r0 = c0 + n_columns * (codes[i, offset + c0] == 0)
+            r1 = c1 + n_columns * (codes[i, offset + c1] == 0)
+            r2 = c2 + n_columns * (codes[i, offset + c2] == 0)
+            c0, c1, c2 = c0 + offset, c1 + offset, c2 + offset
             s0 = s1 = s2 = 0.0
             for jj in range(lo, hi):
-                later = np.uint64(indices[min(jj + ahead, last)])
-                prefetch(theta, later)
-                prefetch(flat, later * width)
+                prefetch(flat, np.uint64(indices[min(jj + ahead, last)]) * width)
                 j = np.uint64(indices[jj])
-                w = theta[j]
+                w = theta[j, 0]
                 s0 += w * gains[r0, codes[j, c0]]
                 s1 += w * gains[r1, codes[j, c1]]
                 s2 += w * gains[r2, codes[j, c2]]

@@ -17,7 +17,7 @@ from model.flows import holder_leakage, holder_misuse, inference_r2, inference_t
 from model.graph import contact_harm as graph_contact_harm
 from model.kernels import (
     any_per_row,
-    flow_contact_codes,
+    flow_contact_records,
     overall_exposure,
     row_blocks,
     run_each_block,
@@ -285,27 +285,28 @@ def contact_harm_sums(model: DataMarket) -> np.ndarray:
     compiled pass over the graph (`model.graph.contact_harm`).
 
     A second pass over the graph each month: a contact's ΔR² needs her count k_j, which the
-    month's first pass (phase 4) completes only once every row is done. The previous month's
-    counts would fit into that first pass, for a little less time (docs/ODD.md §S11), but would
-    cost this month's flows at last month's holdings. It reads phase 4's counts, which hold at
-    the month's end for makers, brokers and the trust (no later phase changes what they hold).
+    month's first pass (phase 4) completes only once every row is done. Last month's counts
+    would fit into that first pass, the same time at 200,000 users and about 130 ms less a
+    month on one thread at 1,000,000 (docs/ODD.md §S11), but would cost this month's flows at
+    last month's holdings: exactness was chosen. It reads phase 4's counts, which hold at the
+    month's end for makers, brokers and the trust (no later phase changes what they hold).
     """
     users, holders = model.users, model.holders
     first = holders.platforms.stop  # makers, brokers, the trust: the holders of flows
-    codes = flow_contact_codes(users.holds, model.contact_count, first)
+    most = int(users.degree.max(initial=0))  # no count exceeds it
+    records = flow_contact_records(users.holds, model.contact_count, first, users.theta, most)
     n_makers, n_brokers = len(model.makers), len(model.brokers)
     shared = [*range(n_makers, n_makers + n_brokers)]
     if model.trust is not None:
         shared.append(n_makers + n_brokers)
-    r2 = inference_table(holder_leakage(model)[first:], int(users.degree.max(initial=0)) + 1)
+    r2 = inference_table(holder_leakage(model)[first:], most + 1)
     if_added = r2[:, 1:] - r2[:, :-1]  # R²(k + 1) − R²(k): a contact of a user not held
     if_held = np.concatenate([np.zeros((r2.shape[0], 1)), if_added[:, :-1]], axis=1)
     held = np.zeros((r2.shape[0], 1))  # code 0: the contact's own data is held, no harm
     gains = np.block([[held, if_added], [held, if_held]])
     return graph_contact_harm(
         users.graph,
-        codes,
-        users.theta,
+        records,
         model.month.flow_device,
         np.array(shared, dtype=np.int64),
         gains,

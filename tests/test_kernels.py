@@ -16,7 +16,7 @@ Checks:
   and empty ones included), one or several passes, the >63-flag fallback, and a hub past a
   byte-lane counter, and graphs with fewer contacts than the prefetch look-ahead (none
   included); `prefetch` changes nothing; `pack_flag_pair` equals packing the concatenation;
-* the planner's pass `contact_harm_pass` (with `flow_contact_codes`) equals
+* the planner's pass `contact_harm_pass` (with `flow_contact_records`) equals
   `model.planner.contact_harm`'s scipy products bit for bit, for one to six slots, any split
   and near the end of the contacts;
 * `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs; no
@@ -299,42 +299,53 @@ def _plain_contact_harm(graph, holds, theta, own, shared, leakage):
     return harm
 
 
-def _compiled_contact_harm(graph, holds, theta, own, shared, leakage, bounds=None):
+def _compiled_contact_harm(graph, holds, theta, own, shared, leakage, bounds=None, most=None):
     counts = contact_counts(graph, holds).astype(np.int32)
-    codes = kernels.flow_contact_codes(holds, counts, 0)
     degree = np.diff(graph.indptr)
+    most = int(degree.max(initial=0)) if most is None else most  # 65,535 or more: uint32 codes
+    codes, theta_view = kernels.flow_contact_records(holds, counts, 0, theta, most)
     return kernels.contact_harm_pass(
         graph.indptr,
         graph.indices,
         codes,
-        theta,
+        theta_view,
         own,
         np.asarray(shared, dtype=np.int64),
-        _gains(leakage, int(degree.max(initial=0))),
+        _gains(leakage, most),
         None if bounds is None else np.array(bounds),
     )
 
 
-def test_flow_contact_codes_equal_numpy():
-    rng = np.random.default_rng(8)
-    holds = rng.random((500, 10)) < 0.3
-    counts = rng.integers(0, 300, size=(500, 10)).astype(np.int32)
-    for first in (0, 2):
-        codes = kernels.flow_contact_codes(holds, counts, first)
-        assert codes.dtype == np.uint16
-        np.testing.assert_array_equal(codes, np.where(holds[:, first:], 0, counts[:, first:] + 1))
-    counts[3, 4] = 70_000  # a count past uint16 widens the codes
-    wide = kernels.flow_contact_codes(holds, counts, 0)
-    assert wide.dtype == np.uint32
-    np.testing.assert_array_equal(wide, np.where(holds, 0, counts + 1))
+@pytest.mark.parametrize(("first", "n_holders"), [(0, 10), (2, 10), (0, 3), (1, 40)])
+def test_flow_contact_records_hold_theta_and_the_codes(first, n_holders):
+    """Each user's record: θ in its first 8 bytes, then 0 where the holder has her data, else
+    1 + her contacts it holds; rows aligned to their size (a power of two), uint32 codes once a
+    count could pass uint16."""
+    rng = np.random.default_rng(8 + n_holders)
+    holds = rng.random((500, n_holders)) < 0.3
+    counts = rng.integers(0, 300, size=(500, n_holders)).astype(np.int32)
+    theta = rng.lognormal(size=500)
+    want = np.where(holds[:, first:], 0, counts[:, first:] + 1)
+    for most, dtype in ((299, np.uint16), (65_534, np.uint16), (65_535, np.uint32)):
+        codes, theta_view = kernels.flow_contact_records(holds, counts, first, theta, most)
+        assert codes.dtype == dtype and theta_view.dtype == np.float64
+        offset = kernels.RECORD_CODES[dtype]
+        np.testing.assert_array_equal(codes[:, offset : offset + want.shape[1]], want)
+        np.testing.assert_array_equal(codes[:, offset + want.shape[1] :], 0)
+        np.testing.assert_array_equal(theta_view[:, 0], theta)
+        row = codes.strides[0]
+        assert row & (row - 1) == 0 and row >= 8 + want.shape[1] * codes.itemsize
+        assert codes.ctypes.data % min(row, 64) == 0
+        assert np.shares_memory(codes, theta_view)
 
 
+@pytest.mark.parametrize("most", [None, 70_000])
 @pytest.mark.parametrize("n_shared", [0, 1, 2, 3, 5])
 @pytest.mark.parametrize("n_threads", [1, 3])
-def test_contact_harm_pass_equals_the_planner_reference(n_shared, n_threads, restore_threads):
+def test_contact_harm_pass_equals_the_planner_reference(n_shared, n_threads, most, restore_threads):
     """The planner's pass gives, bit for bit, `model.planner.contact_harm`'s scipy products
     for every user's own column and the shared ones (one, two or more passes of three slots),
-    on one thread and on three over many blocks."""
+    on one thread and on three over many blocks, with uint16 and uint32 records."""
     kernels.set_threads(n_threads)
     kernels_min = kernels.MIN_BLOCK_WORK
     kernels.MIN_BLOCK_WORK = 1
@@ -347,7 +358,7 @@ def test_contact_harm_pass_equals_the_planner_reference(n_shared, n_threads, res
         own = rng.integers(0, 5, size=n)
         shared = rng.choice(np.arange(5, 8), size=n_shared) if n_shared else np.zeros(0, int)
         leakage = rng.random(8)
-        got = _compiled_contact_harm(graph, holds, theta, own, shared, leakage)
+        got = _compiled_contact_harm(graph, holds, theta, own, shared, leakage, most=most)
         want = _plain_contact_harm(graph, holds, theta, own, shared, leakage)
         assert got.shape == (n, 1 + n_shared)
         np.testing.assert_array_equal(got, want)
