@@ -48,6 +48,7 @@ from experiments.viz import (
     LAB_DEGREE_RANGE,
     LEVER_CHOICES,
     MIN_LAB_USERS,
+    NO_VALUE,
     MarketLab,
     compare_regimes,
     comparison_figure,
@@ -319,8 +320,9 @@ def Privacy(lab: MarketLab):
     update_counter.get()
     _chart(
         "Privacy over time",
-        "Shares of users: consent requests accepted, mean exposure to third parties, people "
-        "exposed to a firm they never agreed to, and people whose data a broker holds.",
+        "Shares of users: consent requests accepted (a gap: no requests that month), mean "
+        "exposure to third parties, people exposed above the threshold to firms they have no "
+        "consent with, and people whose data a broker holds.",
         privacy_figure(lab.market),
     )
 
@@ -404,7 +406,9 @@ def ComparisonPanel(lab: MarketLab, month: int):
         solara.Style(TABLE_CSS)
         solara.HTML(
             tag="div",
-            unsafe_innerHTML=rows.to_html(float_format="{:.3f}".format, classes="comparison"),
+            unsafe_innerHTML=rows.to_html(
+                float_format="{:.3f}".format, na_rep=NO_VALUE, classes="comparison"
+            ),
             style={"overflow-x": "auto", "font-size": "0.85em"},
         )
         _heading("The trade-off: total welfare against mean exposure")

@@ -228,7 +228,9 @@ def run_condition(job: tuple[str, dict, int, int, int]) -> dict[str, float]:
         ports += month.ports / users.n
     frame = market.datacollector.get_model_vars_dataframe().tail(WINDOW)
     return dict(
-        consent_rate=float(frame["consent_rate"].mean()),
+        # The mean of the monthly rates over the months with requests (NaN in a month without
+        # any, `model.MISSING`); NaN, as skip_share, if no month of the window had one.
+        consent_rate=float(frame["consent_rate"].mean(skipna=True)),
         skip_share=1.0 - reads / requests if requests else math.nan,
         maker_reach_share=reach / WINDOW,
         ports_share=ports / WINDOW,

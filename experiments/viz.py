@@ -13,7 +13,7 @@ tests and `benchmarks/viz_step.py` call it directly.
 - `compare_regimes`, `comparison_figure`: every preset regime's headline metrics, from the same
   seed, scenario and uncertainties, beside the current run's.
 - `status_text`: the line "Month 3 · total welfare 14.21 CU per user per month · consent rate
-  0.97" the page shows.
+  0.97" the page shows ("consent rate — (no requests this month)" in a month without any).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from mesa.experimental.scenarios import Scenario
 
-from model import HEADLINE, METRICS, PARAMETERS, REGIMES, DataMarket, get_regime
+from model import HEADLINE, METRICS, MISSING, PARAMETERS, REGIMES, DataMarket, get_regime
 from model.flows import overall_exposure
 from model.metrics import third_party_mask
 from model.parameters import MAX_GRAPH_DENSITY
@@ -238,7 +238,8 @@ def welfare_figure(market: DataMarket) -> go.Figure:
 
 
 def privacy_figure(market: DataMarket) -> go.Figure:
-    """Consent rate, mean exposure, exposed without consent, broker reach by month (shares)."""
+    """Consent rate, mean exposure, exposed without consent, broker reach by month (shares);
+    the consent rate's line has a gap in a month without consent requests (NaN)."""
     fig = _lines(metrics_frame(market), PRIVACY, "share")
     fig.update_yaxes(range=[0, 1.02])
     return fig
@@ -468,8 +469,14 @@ def compare_regimes(
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(HEADLINE))
 
 
+#: How the comparison table shows a missing consent rate (a month without requests).
+NO_VALUE = MISSING["consent_rate"]
+
+
 def comparison_rows(table: pd.DataFrame, current: dict[str, float] | None = None) -> pd.DataFrame:
-    """Headline metrics (rows, labelled with units) for this run and every regime (columns)."""
+    """Headline metrics (rows, labelled with units) for this run and every regime (columns);
+    NaN where a metric is missing (the consent rate of a month without requests: the page
+    shows `NO_VALUE` there)."""
     columns = {}
     if current is not None:
         columns["this run"] = [current.get(name, np.nan) for name in HEADLINE]
@@ -524,9 +531,9 @@ def status_text(market: DataMarket) -> str:
     if not market.metrics:
         return f"Month {months} · total welfare — CU per user per month · consent rate —"
     welfare, consent = market.metrics["total_welfare"], market.metrics["consent_rate"]
+    rate = f"{consent:.2f}" if math.isfinite(consent) else "— (no requests this month)"
     return (
-        f"Month {months} · total welfare {welfare:.2f} CU per user per month · "
-        f"consent rate {consent:.2f}"
+        f"Month {months} · total welfare {welfare:.2f} CU per user per month · consent rate {rate}"
     )
 
 

@@ -1,9 +1,10 @@
-"""Data flows and what they cost users: exposure, privacy harm, breaches (MODEL.md §9).
+"""Data flows and what they cost users: exposure, privacy harm, breaches (MODEL.md §9, §11).
 
-    e[i,h] = d[i,h] + (1 − d[i,h]) · λ_h · s[i,h]
+    e[i,h] = d[i,h] + (1 − d[i,h]) · R²(k[i,h]; λ_h),   R²(k; λ) = k λ² / (1 + (k − 1) λ)
 
-with s[i,h] the share of i's contacts whose data h holds. Overall third-party exposure is
-1 − Π_h (1 − e[i,h]) over holders other than the platforms i uses.
+with k[i,h] the number of i's contacts whose data h holds: what h can infer about i from them
+(`inference_r2`, docs/ODD.md §S4.5). Overall third-party exposure is 1 − Π_h (1 − e[i,h]) over
+holders other than the platforms i uses.
 """
 
 from __future__ import annotations
@@ -15,25 +16,62 @@ import numpy as np
 import scipy.sparse as sp
 
 from model import kernels
-from model.graph import contact_exposure, contact_share
+from model.graph import contact_counts, contact_exposure
 from model.kernels import any_per_row
 
 if TYPE_CHECKING:
     from model.market import DataMarket
 
 
-def exposure(holds: np.ndarray, contact_held: np.ndarray, leakage: np.ndarray) -> np.ndarray:
-    """e[i,h] in [0, 1] from own holdings d (N, H), contacts' share s (N, H), λ per holder (H,)."""
-    # = d + (1 − d) · λ · s for d in {0, 1}, term by term: 1 + 0 = 1 where held, 0 + λ·s = λ·s
-    # where not (s and λ are finite and non-negative), without four (N, H) temporaries.
-    return np.where(holds, 1.0, leakage[None, :] * contact_held)
+def inference_r2(contacts: np.ndarray | float, leakage: np.ndarray | float) -> np.ndarray:
+    """R²(k; λ) = k λ² / (1 + (k − 1) λ): the share of a user's data a holder infers from k of
+    her contacts' data (0 for k ≤ 0), elementwise over arrays that broadcast.
+
+    It is the R² of the best linear prediction of one of k + 1 standard Gaussian variables
+    from the other k when every pair has correlation λ (an equicorrelated Gaussian): λ
+    (`leakage`) reads as the correlation between a user's data and a contact's. R² is 0 without
+    contacts, λ² from one, rises with k, is concave in k (each contact reveals less than the
+    one before: the submodular leakage of Acemoglu et al. 2022), tends to λ as k → ∞, and is 1
+    for λ = 1 and any k ≥ 1. MODEL.md §11; docs/ODD.md §S4.5.
+
+    Args:
+        contacts: k, numbers of contacts (whole numbers; any numeric dtype).
+        leakage: λ in [0, 1].
+
+    Returns:
+        R² in [0, λ], float64 (a numpy array; 0-dimensional for scalars).
+    """
+    k = np.asarray(contacts, dtype=np.float64)
+    lam = np.asarray(leakage, dtype=np.float64)
+    # For k ≥ 1 the denominator is at least 1; k ≤ 0 (0/0 at λ = 1) is masked to 0.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = k * (lam * lam) / (1.0 + (k - 1.0) * lam)
+    return np.where(k > 0, r2, 0.0)
 
 
-def exposure_from_graph(
-    graph: sp.csr_array, degree: np.ndarray, holds: np.ndarray, leakage: np.ndarray
-) -> np.ndarray:
+def inference_table(leakage: np.ndarray, most: int) -> np.ndarray:
+    """(H, most + 1): R²(k; λ_h) for k = 0 … most, one row per holder: what the compiled passes
+    look R² up in (`inference_r2` itself, so their values are its values, bit for bit)."""
+    leakage = np.asarray(leakage, dtype=np.float64)
+    return inference_r2(np.arange(most + 1)[None, :], leakage[:, None])
+
+
+def exposure(holds: np.ndarray, contact_count: np.ndarray, leakage: np.ndarray) -> np.ndarray:
+    """e[i,h] in [0, 1] from own holdings d (N, H), the number of i's contacts h holds k (N, H)
+    and λ per holder (H,): 1 where h holds i's own data, else R²(k[i,h]; λ_h)."""
+    return np.where(holds, 1.0, inference_r2(contact_count, leakage[None, :]))
+
+
+def exposure_from_graph(graph: sp.csr_array, holds: np.ndarray, leakage: np.ndarray) -> np.ndarray:
     """Exposure computed straight from the social graph (one sparse product for all holders)."""
-    return exposure(holds, contact_share(graph, holds, degree), leakage)
+    return exposure(holds, contact_counts(graph, holds), leakage)
+
+
+def leaked_exposure(model: DataMarket) -> np.ndarray:
+    """(N, H): R²(k[i,h]; λ_h), i's exposure to h through her contacts alone — what h would
+    know of her without her own data (her exposure before a flow of it; = e[i,h] where h does
+    not hold her data). From this month's phase 4."""
+    return inference_r2(model.contact_count, holder_leakage(model)[None, :])
 
 
 def overall_exposure(e: np.ndarray, third_party: np.ndarray) -> np.ndarray:
@@ -153,29 +191,14 @@ def update_flows(model: DataMarket) -> None:
     if regime.planner_flows:
         _follow_planner(model)
     model.month.flow_device = users.device.copy()
-    # One pass over the graph for the month: s (contacts' data each holder has), the contacts on
-    # each platform (the network effect of phase 5; memberships change only after it), and, for
-    # the planner's benchmark, Σ θ_j / deg_j over contacts j whose data a holder lacks (no later
-    # phase changes what a maker, broker or the trust holds).
-    shared = [*range(holders.brokers.start, holders.brokers.stop)]
-    if model.trust is not None:
-        shared.append(holders.trust)
-    # = graph.contact_pass over [holds, member], columns (device maker, *shared), then
-    # `exposure`.
-    (
-        model.contact_held,
-        model.month.platform_contacts,
-        model.exposure,
-        model.month.unheld_contact_weight,
-    ) = contact_exposure(
-        users.graph,
-        users.degree,
-        users.holds,
-        users.member,
-        users.theta / np.maximum(users.degree, 1),
-        device_col,
-        np.array(shared, dtype=np.int64),
-        holder_leakage(model),
+    # One pass over the graph for the month: k (contacts' data each holder has), exposure, and
+    # the contacts on each platform (the network effect of phase 5; memberships change only
+    # after it). No later phase changes what a maker, broker or the trust holds, so the
+    # planner's benchmark reads k at the month's end (`model.metrics`).
+    # = contact_counts over [holds, member], then `exposure` (see `contact_exposure`).
+    r2 = inference_table(holder_leakage(model), int(users.degree.max(initial=0)))
+    model.contact_count, model.month.platform_contacts, model.exposure = contact_exposure(
+        users.graph, users.degree, users.holds, users.member, r2
     )
 
 

@@ -191,56 +191,33 @@ def contact_exposure_pass(
     indices: np.ndarray,
     bits: np.ndarray,
     k: int,
-    weight: np.ndarray,
-    own_column: np.ndarray,
-    shared_columns: np.ndarray,
-    leakage: np.ndarray,
+    r2: np.ndarray,
     bounds: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One pass over the graph, each contact read once: (held, other, exposure, unflagged).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the graph, each contact read once: (held, other, exposure).
 
-    With s[i, h] = (contacts j of i with flag h set in bits[j]) / max(deg i, 1), the share the
-    scipy product ``(graph @ flags) / max(degree, 1)`` gives, and H = leakage.size:
+    With count[i, h] = the contacts j of i with flag h set in bits[j] (whole numbers, what the
+    scipy product ``graph @ flags`` gives) and H = r2.shape[0]:
 
-    * held (N, H) = s[:, :H]; other (N, k − H) = s[:, H:];
-    * exposure (N, H) = ``np.where(flags[:, :H], 1.0, leakage * held)``, the user's own flags
-      read from bits[i] (`model.flows.exposure`);
-    * unflagged (N, Q), Q = 1 + shared_columns.size: Σ weight[j] over contacts j of i whose
-      flag c is not set, c = own_column[i] for q = 0 and shared_columns[q − 1] after, summed in
-      CSR order from 0.0 as ``graph @ (weight * ~flags[:, c])`` sums (a flagged contact adds
-      weight · 0 = +0.0 there, which leaves the sum unchanged: weight ≥ 0).
+    * held (N, H) int32 = count[:, :H];
+    * other (N, k − H) = count[:, H:] / max(deg i, 1), the share ``contact_share`` gives (one
+      IEEE division, as numpy's);
+    * exposure (N, H) = 1.0 where flag h is set in bits[i] (the user's own data), else
+      r2[h, count[i, h]] (R² looked up in `model.flows.inference_table`).
 
-    Bit-identical: counts are whole numbers (exact in any order), each share is one IEEE
-    division of the count by the degree as numpy's, each exposure one product as numpy's, and
-    the sums add the same terms in the same order. Rows are split into `bounds` blocks (default:
-    `auto_blocks` over the contacts) run on `threads()` threads; each row is computed by one
-    thread whatever the split, so the split changes nothing.
+    Counts are exact in any order, so the results do not depend on it. Rows are split into
+    `bounds` blocks (default: `auto_blocks` over the contacts) run on `threads()` threads; each
+    row is computed by one thread whatever the split, so the split changes nothing.
     """
     n = indptr.size - 1
-    n_held = leakage.size
-    held = np.empty((n, n_held))
+    n_held = r2.shape[0]
+    held = np.empty((n, n_held), dtype=np.int32)
     other = np.empty((n, k - n_held))
     exposure = np.empty((n, n_held))
-    unflagged = np.empty((n, 1 + shared_columns.size))
     if bounds is None:
         bounds = auto_blocks(indptr)
-    run_blocks(
-        _contact_exposure_rows,
-        bounds,
-        indptr,
-        indices,
-        bits,
-        k,
-        weight,
-        own_column,
-        shared_columns,
-        leakage,
-        held,
-        other,
-        exposure,
-        unflagged,
-    )
-    return held, other, exposure, unflagged
+    run_blocks(_contact_exposure_rows, bounds, indptr, indices, bits, k, r2, held, other, exposure)
+    return held, other, exposure
 
 
 # Byte lanes: _BYTE_SPREAD[b] has bit t of b at bit 8t, so adding spread bytes of flag words
@@ -251,9 +228,9 @@ _BYTE_SPREAD = np.array(
 )
 _BYTE_LIMIT = 255
 
-#: How many contacts ahead `_contact_exposure_rows` asks for a contact's weight and flags: far
-#: enough for the load to arrive in time, near enough not to be evicted first (8–64 measured the
-#: same at a million users).
+#: How many contacts ahead the passes over the graph ask for a contact's data (her flags; her θ
+#: and counts in the planner's pass): far enough for the load to arrive in time, near enough not
+#: to be evicted first (8–64 measured the same at a million users).
 PREFETCH_AHEAD = 16
 
 
@@ -282,45 +259,24 @@ def prefetch(typingctx, array, index):
 
 
 @numba.njit(cache=True, nogil=True)
-def _contact_exposure_rows(
-    indptr,
-    indices,
-    bits,
-    k,
-    weight,
-    own_column,
-    shared_columns,
-    leakage,
-    held,
-    other,
-    exposure,
-    unflagged,
-    start,
-    stop,
-):
+def _contact_exposure_rows(indptr, indices, bits, k, r2, held, other, exposure, start, stop):
     """Rows [start, stop) of `contact_exposure_pass`.
 
-    Pass p over a row counts flags 16p … 16p + 15 (two byte-lane counters) and sums weights for
-    slots 4p … 4p + 3 together, so with at most 16 flags and 4 slots (the model's 12 and 3–4)
-    each contact's index, word and weight are read once. A flagged contact is skipped in a sum
-    by adding +0.0 (a select, not a branch), which leaves the sum bit for bit as it was.
-    Indices are handled as unsigned (they are ≥ 0), which spares numba's wraparound code.
+    Pass p over a row counts flags 16p … 16p + 15 (two byte-lane counters), so with at most 16
+    flags (the model's 12) each contact's index and word are read once. Indices are handled as
+    unsigned (they are ≥ 0), which spares numba's wraparound code.
 
-    The contacts' weights and words are read at random over the whole population, so each read
-    waits for memory; while handling contact jj the loop `prefetch`es those of the contact
+    The contacts' words are read at random over the whole population, so each read waits for
+    memory; while handling contact jj the loop `prefetch`es the word of the contact
     `PREFETCH_AHEAD` places further in `indices` (next row's included), so that about that many
     loads are in flight. A prefetch only warms the cache: the same values are read in the same
     order, so the results are those without it, bit for bit.
     """
     spread = _BYTE_SPREAD
-    n_held = leakage.size
-    q = 1 + shared_columns.size
-    passes = max((k + 15) // 16, (q + 3) // 4)
+    n_held = r2.shape[0]
+    passes = (k + 15) // 16
     one = np.uint64(1)
     byte = np.uint64(255)
-    masks = np.zeros(4 * passes, dtype=np.uint64)  # slots past Q test no flag, then are dropped
-    for f in range(1, q):
-        masks[f] = one << np.uint64(shared_columns[f - 1])
     counts = np.zeros(16, dtype=np.uint64)
     last = np.uint64(max(indices.size, 1) - 1)  # the last contact (there is one if a row has)
     ahead = np.uint64(PREFETCH_AHEAD)
@@ -328,44 +284,182 @@ def _contact_exposure_rows(
         lo, hi = np.uint64(indptr[i]), np.uint64(indptr[i + 1])
         safe = float(max(hi - lo, one))
         own = np.uint64(bits[i])
-        masks[0] = one << np.uint64(own_column[i])
         for p in range(passes):
             first = np.uint64(16 * p)
-            m0, m1, m2, m3 = masks[4 * p], masks[4 * p + 1], masks[4 * p + 2], masks[4 * p + 3]
-            s0 = s1 = s2 = s3 = 0.0
             counts[:] = 0
             chunk = lo
             while chunk < hi:
                 end = min(chunk + np.uint64(_BYTE_LIMIT), hi)
                 low = high = np.uint64(0)
                 for jj in range(chunk, end):
-                    later = np.uint64(indices[min(jj + ahead, last)])
-                    prefetch(weight, later)
-                    prefetch(bits, later)
-                    j = np.uint64(indices[jj])
-                    full = np.uint64(bits[j])
-                    w = weight[j]
-                    word = full >> first
+                    prefetch(bits, np.uint64(indices[min(jj + ahead, last)]))
+                    word = np.uint64(bits[np.uint64(indices[jj])]) >> first
                     low += spread[word & byte]
                     high += spread[(word >> np.uint64(8)) & byte]
-                    s0 += 0.0 if full & m0 else w
-                    s1 += 0.0 if full & m1 else w
-                    s2 += 0.0 if full & m2 else w
-                    s3 += 0.0 if full & m3 else w
                 for g in range(8):
                     counts[g] += (low >> np.uint64(8 * g)) & byte
                     counts[8 + g] += (high >> np.uint64(8 * g)) & byte
                 chunk = end
             for h in range(16 * p, min(16 * p + 16, k)):
-                share = counts[h - 16 * p] / safe
+                count = counts[h - 16 * p]
                 if h < n_held:
-                    held[i, h] = share
-                    exposure[i, h] = 1.0 if (own >> np.uint64(h)) & one else leakage[h] * share
+                    held[i, h] = count
+                    exposure[i, h] = 1.0 if (own >> np.uint64(h)) & one else r2[h, count]
                 else:
-                    other[i, h - n_held] = share
-            for f, total in enumerate((s0, s1, s2, s3)):
-                if 4 * p + f < q:
-                    unflagged[i, 4 * p + f] = total
+                    other[i, h - n_held] = count / safe
+
+
+def flow_contact_records(
+    holds: np.ndarray, counts: np.ndarray, first: int, theta: np.ndarray, most: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """What `contact_harm_pass` reads of each contact, one record per user so that a contact
+    costs one cache line: her θ and, for each holder `first` + c, a code — 0 where it holds her
+    own data, else 1 + k[i, first + c], the number of her contacts it holds.
+
+    Returns two views of one buffer, each row one user's record, rows aligned to their size
+    (a power of two, 32 bytes for the model's 8 holders of flows): codes (N, W), uint16 where
+    every code fits (most + 1 ≤ 65,535, `most` ≥ every count, e.g. the largest degree) else
+    uint32, the codes at columns `RECORD_CODES` … (a multiple of 8 bytes in); and theta (N, W'),
+    float64, θ at column 0. So ``codes[:, RECORD_CODES[dtype]:][:, :C]`` equals::
+
+        np.where(holds[:, first:], 0, counts[:, first:] + 1)
+
+    Rows run in blocks on `threads()` threads.
+    """
+    n, n_codes = holds.shape[0], holds.shape[1] - first
+    dtype = np.dtype(np.uint16 if most + 1 <= np.iinfo(np.uint16).max else np.uint32)
+    offset = RECORD_CODES[dtype.type]
+    size = 8 + n_codes * dtype.itemsize
+    size = 1 << (size - 1).bit_length()  # a power of two: records never straddle cache lines
+    codes = _aligned_rows(n, size // dtype.itemsize, dtype, min(size, 64))
+    flags = np.ascontiguousarray(holds).view(np.uint8)
+    theta_view = codes.view(np.float64)
+    run_blocks(
+        _flow_contact_records,
+        row_blocks(n),
+        flags,
+        counts,
+        first,
+        np.asarray(theta, dtype=np.float64),
+        offset,
+        n_codes,
+        codes,
+        theta_view,
+    )
+    return codes, theta_view
+
+
+#: The column of a record's first code, by the codes' dtype (θ takes the first 8 bytes).
+RECORD_CODES = {np.uint16: 4, np.uint32: 2}
+
+
+def _aligned_rows(n: int, width: int, dtype: np.dtype, alignment: int) -> np.ndarray:
+    """An uninitialised (n, width) array whose first row starts on an `alignment`-byte
+    boundary (numpy itself promises 16)."""
+    raw = np.empty(n * width * dtype.itemsize + alignment, dtype=np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start : start + n * width * dtype.itemsize].view(dtype).reshape(n, width)
+
+
+@numba.njit(cache=True, nogil=True)
+def _flow_contact_records(
+    flags, counts, first, theta, offset, n_codes, codes, theta_view, start, stop
+):
+    """Rows [start, stop) of `flow_contact_records` (flags: `holds` as bytes, branch-free; the
+    padding past the codes is set to 0)."""
+    for i in range(start, stop):
+        theta_view[i, 0] = theta[i]
+        for c in range(n_codes):
+            code = (counts[i, first + c] + 1) * (1 - flags[i, first + c])
+            codes[i, offset + c] = code
+        for c in range(offset + n_codes, codes.shape[1]):
+            codes[i, c] = 0
+
+
+def contact_harm_pass(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    codes: np.ndarray,
+    theta: np.ndarray,
+    own_slot: np.ndarray,
+    shared_slots: np.ndarray,
+    gains: np.ndarray,
+    bounds: np.ndarray | None = None,
+) -> np.ndarray:
+    """The planner's pass over the graph: harm (N, Q), Q = 1 + shared_slots.size, with
+
+        harm[i, q] = Σ_{j ∈ N(i)} θ_j · gains[c + C · [code(i, c) = 0], code(j, c)]
+
+    for c = own_slot[i] (q = 0) or shared_slots[q − 1], over the C = gains.shape[0] / 2
+    holders of flows, code(i, c) = codes[i, RECORD_CODES + c] and θ_j = theta[j, 0]
+    (`flow_contact_records`: code 0 where holder c holds the user, else 1 + her contacts it
+    holds), summed over the contacts in CSR order from 0.0. Column 0 of `gains` is 0, so a
+    contact whose data c holds adds θ_j · 0.0 = +0.0, which leaves the sum as it was (θ ≥ 0).
+    That is, bit for bit, row i of ``graph @ (θ * np.where(lacks, ΔR², 0.0))`` as
+    `model.planner.contact_harm` computes it: scipy's `csr_matvec` adds 1.0 · w for each contact
+    in the same order, and each term is the one product θ_j · ΔR², with ΔR² read from the
+    values the reference computes. Rows run in `bounds` blocks (default: `auto_blocks` over the
+    contacts) on `threads()` threads; each row by one thread, so the split changes nothing.
+    """
+    n = indptr.size - 1
+    harm = np.empty((n, 1 + shared_slots.size))
+    if bounds is None:
+        bounds = auto_blocks(indptr)
+    run_blocks(
+        _contact_harm_rows,
+        bounds,
+        indptr,
+        indices,
+        codes,
+        theta,
+        RECORD_CODES[codes.dtype.type],
+        own_slot,
+        shared_slots,
+        gains,
+        harm,
+    )
+    return harm
+
+
+@numba.njit(cache=True, nogil=True)
+def _contact_harm_rows(
+    indptr, indices, codes, theta, offset, own_slot, shared_slots, gains, harm, start, stop
+):
+    """Rows [start, stop) of `contact_harm_pass`: three slots per read of each contact's record
+    (the model has three without a trust: one read; four with one: a second pass over the row,
+    whose records are then in cache); slots past Q are computed on column 0 and dropped.
+    Prefetches each contact's record as `_contact_exposure_rows` does her flags."""
+    n_columns = gains.shape[0] // 2
+    q = 1 + shared_slots.size
+    passes = (q + 2) // 3
+    slots = np.zeros(3 * passes, dtype=np.int64)
+    for f in range(1, q):
+        slots[f] = shared_slots[f - 1]
+    flat = theta.reshape(-1)  # a view, to prefetch a contact's record by its first element
+    width = np.uint64(theta.shape[1])
+    last = np.uint64(max(indices.size, 1) - 1)
+    ahead = np.uint64(PREFETCH_AHEAD)
+    for i in range(start, stop):
+        lo, hi = np.uint64(indptr[i]), np.uint64(indptr[i + 1])
+        slots[0] = own_slot[i]
+        for p in range(passes):
+            c0, c1, c2 = slots[3 * p], slots[3 * p + 1], slots[3 * p + 2]
+            # Her own state picks the table: ΔR² leaving her out of k_j if c holds her.
+            r0 = c0 + n_columns * (codes[i, offset + c0] == 0)
+            r1 = c1 + n_columns * (codes[i, offset + c1] == 0)
+            r2 = c2 + n_columns * (codes[i, offset + c2] == 0)
+            c0, c1, c2 = c0 + offset, c1 + offset, c2 + offset
+            s0 = s1 = s2 = 0.0
+            for jj in range(lo, hi):
+                prefetch(flat, np.uint64(indices[min(jj + ahead, last)]) * width)
+                j = np.uint64(indices[jj])
+                w = theta[j, 0]
+                s0 += w * gains[r0, codes[j, c0]]
+                s1 += w * gains[r1, codes[j, c1]]
+                s2 += w * gains[r2, codes[j, c2]]
+            for f, total in enumerate((s0, s1, s2)):
+                if 3 * p + f < q:
+                    harm[i, 3 * p + f] = total
 
 
 @numba.njit(cache=True, nogil=True)

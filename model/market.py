@@ -65,9 +65,6 @@ class Month:
     personalisation_gain: np.ndarray = field(init=False)  # CU per month
     contact_share: np.ndarray = field(init=False)  # (N, P) contacts on each platform
     platform_contacts: np.ndarray | None = None  # the same, from phase 4's pass over the graph
-    # Σ θ_j / deg_j over each user's contacts whose data a holder lacks, one column per holder,
-    # in this order: her device's maker, each broker, the trust where there is one (phase 4).
-    unheld_contact_weight: np.ndarray | None = None
     buyers: np.ndarray = field(init=False)  # users who replaced their device
     utility: np.ndarray = field(init=False)  # money-metric utility, CU per month
 
@@ -154,7 +151,8 @@ class DataMarket(mesa.Model):
         self.last_illegal_traders: set = set()
         self.last_illegal_month: Month | None = None
         self.exposure = np.zeros(self.users.holds.shape)  # e[i, h] after this month's flows
-        self.contact_held = np.zeros(self.users.holds.shape)  # s[i, h], contacts' data h holds
+        # k[i, h]: how many of i's contacts' data h holds (phase 4; `flows.leaked_exposure`)
+        self.contact_count = np.zeros(self.users.holds.shape, dtype=np.int32)
         self.data_quality = np.zeros(built.n_users)  # last month's, see Month.data_quality
         self.month = Month(built.n_users)
         self.first_best: tuple[np.ndarray, np.ndarray] | None = None  # last month's d*

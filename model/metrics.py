@@ -6,13 +6,19 @@ from the model's state at the end of a step.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 
 from model.flows import holder_misuse
-from model.kernels import any_per_row, row_blocks, run_each_block
+from model.kernels import (
+    any_per_row,
+    overall_exposure,
+    row_blocks,
+    run_each_block,
+)
 from model.planner import month_planner_gap
 
 if TYPE_CHECKING:
@@ -36,8 +42,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "consent_rate": (
         "privacy",
         "share",
-        "share of this month's consent requests accepted (last month's value when none was "
-        "made; 0 before the first request)",
+        "share of this month's consent requests accepted (missing, NaN, in a month without "
+        "requests)",
     ),
     "informed_consent_share": (
         "privacy",
@@ -55,7 +61,19 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "exposed_without_consent_share": (
         "privacy",
         "share",
-        "share of users exposed to a holder they never consented to",
+        "share of users whose unconsented exposure 1 − Π(1 − e[i,h]), over third parties they "
+        "have no consent with, exceeds exposure_threshold",
+    ),
+    "mean_unconsented_exposure": (
+        "privacy",
+        "share",
+        "mean over users of their unconsented exposure 1 − Π(1 − e[i,h]) over third parties "
+        "they have no consent with",
+    ),
+    "unconsented_harm": (
+        "privacy",
+        "CU per user per month",
+        "mean privacy harm θ[i] Σ ρ_h e[i,h] from third parties the user has no consent with",
     ),
     "broker_reach_share": ("privacy", "share", "share of users whose data a broker holds"),
     "breaches": ("privacy", "events per month", "breach events this month"),
@@ -143,10 +161,15 @@ HEADLINE = (
     "privacy_harm",
     "consent_rate",
     "mean_exposure",
+    "unconsented_harm",
     "exposed_without_consent_share",
     "oversharing_share",
     "device_hhi",
 )
+
+#: What a missing value (NaN) of a metric means, for the metrics that can be missing: summaries,
+#: the report and the browser lab say this rather than show a number or drop the run silently.
+MISSING: dict[str, str] = {"consent_rate": "no consent requests"}
 
 
 def _hhi(counts: np.ndarray) -> float:
@@ -163,6 +186,33 @@ def third_party_mask(model: DataMarket) -> np.ndarray:
     mask = np.ones(users.holds.shape, dtype=bool)
     mask[:, holders.platforms] = ~users.member
     return mask
+
+
+def unconsented_exposure(model: DataMarket) -> np.ndarray:
+    """(N,): each user's unconsented exposure 1 − Π (1 − e[i,h]) over the third parties h she
+    has no standing consent with (a consent withdrawn or refused, or never asked for, counts
+    as none; a platform she has left, which keeps her data, is one). The per-user figure
+    behind `exposed_without_consent_share` and `mean_unconsented_exposure`."""
+    unconsented = third_party_mask(model) & ~model.users.consented
+    return overall_exposure(model.exposure, unconsented)
+
+
+def unconsented_exceedance(model: DataMarket, thresholds) -> np.ndarray:
+    """The exceedance curve of unconsented exposure this month: for each threshold t, the share
+    of users whose unconsented exposure exceeds t (`exposed_without_consent_share` is its value
+    at t = `exposure_threshold`). Non-increasing in t; 1 − the empirical CDF.
+
+    Args:
+        model: a market after at least one month.
+        thresholds: shares in [0, 1], any shape.
+
+    Returns:
+        Shares of users, of the thresholds' shape.
+    """
+    exposure = np.sort(unconsented_exposure(model))
+    t = np.asarray(thresholds, dtype=np.float64)
+    above = exposure.size - np.searchsorted(exposure, t, side="right")
+    return above / max(exposure.size, 1)
 
 
 def planner_metrics(model: DataMarket) -> dict[str, float]:
@@ -186,7 +236,7 @@ def regretted_consents(model: DataMarket) -> tuple[int, int]:
     users = model.users
     third_party_consent = users.consented & third_party_mask(model)
     consenting = any_per_row(third_party_consent)
-    consented_harm = users.theta * ((model.exposure * third_party_consent) @ holder_misuse(model))
+    consented_harm = users.harm_theta * ((model.exposure * third_party_consent) @ holder_misuse(model))
     benefit = model.month.personalisation_gain
     if model.trust is not None:
         benefit = benefit + np.where(users.trust_member, model.trust.dividend, 0.0)
@@ -223,21 +273,26 @@ def _user_pass(
     broker_start: int,
     broker_stop: int,
     n_makers: int,
+    threshold: float,
     bounds: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, ...]:
     """Every per-user quantity of `compute_metrics`, in one pass over the users.
 
     The flag arrays (consented, informed, holds, member, trust_member) are the users' boolean
     arrays seen as bytes (`_bytes`). Third parties to user i: every holder but the platforms
-    she uses (`third_party_mask`). Returns (overall, total_harm, counts, members, devices):
+    she uses (`third_party_mask`); unconsented: third parties she has no standing consent with.
+    Returns (overall, total_harm, unconsented, unconsented_harm, counts, members, devices):
 
     * overall[i] = `overall_exposure(e, third)[i]`, multiplied in the same order as that kernel
       (which multiplies by 1.0, an exact no-op, for her own platforms);
     * total_harm[i] = ``harm[i] + breach_harm[i]``;
+    * unconsented[i] = `overall_exposure(e, third & ~consented)[i]` (`unconsented_exposure`),
+      multiplied in the same order; unconsented_harm[i] = θ[i] · Σ_h ρ_h e[i,h] over her
+      unconsented holders, summed in holder order from 0.0 (a skipped holder adds +0.0);
     * counts[_STANDING], counts[_INFORMED]: ``count_nonzero`` of ``consented & third`` and of
       ``informed & consented & third``; counts[_CONSENTING]: users with such a consent;
-      counts[_EXPOSED]: users with ``(e > 0) & third & ~consented`` somewhere; counts[
-      _BROKER_REACH]: users a broker holds; counts[_TRUST_MEMBERS]: trust members;
+      counts[_EXPOSED]: users with unconsented[i] > threshold; counts[_BROKER_REACH]: users a
+      broker holds; counts[_TRUST_MEMBERS]: trust members;
     * counts[_REGRETTED]: consenting users whose ``θ · ((e * (consented & third)) @ ρ)`` exceeds
       their benefit (personalisation gain, plus the dividend for trust members where there is a
       trust), for every user whose comparison is certain; counts[_UNDECIDED] counts the others.
@@ -262,6 +317,8 @@ def _user_pass(
     n_blocks = bounds.size - 1
     overall = np.empty(n)
     total_harm = np.empty(n)
+    unconsented = np.empty(n)
+    unconsented_harm = np.empty(n)
     counts = np.zeros((n_blocks, 8), dtype=np.int64)
     members = np.zeros((n_blocks, member.shape[1]), dtype=np.int64)
     devices = np.zeros((n_blocks, n_makers), dtype=np.int64)
@@ -284,13 +341,24 @@ def _user_pass(
         breach_harm,
         broker_start,
         broker_stop,
+        float(threshold),
         overall,
         total_harm,
+        unconsented,
+        unconsented_harm,
         counts,
         members,
         devices,
     )
-    return overall, total_harm, counts.sum(axis=0), members.sum(axis=0), devices.sum(axis=0)
+    return (
+        overall,
+        total_harm,
+        unconsented,
+        unconsented_harm,
+        counts.sum(axis=0),
+        members.sum(axis=0),
+        devices.sum(axis=0),
+    )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -312,16 +380,19 @@ def _user_rows(
     breach_harm,
     broker_start,
     broker_stop,
+    threshold,
     overall,
     total_harm,
+    unconsented,
+    unconsented_harm,
     counts,
     members,
     devices,
     first,
     last,
 ):
-    """Blocks [first, last) of `_user_pass`: block b's rows of overall and total_harm, and its
-    counts in row b of counts, members and devices."""
+    """Blocks [first, last) of `_user_pass`: block b's rows of overall, total_harm,
+    unconsented and unconsented_harm, and its counts in row b of counts, members and devices."""
     k = exposure.shape[1]
     n_platforms = member.shape[1]
     tolerance = 4.0 * (k + 2) * 2.220446049250313e-16
@@ -338,7 +409,8 @@ def _user_rows(
             dot = 0.0
             terms = 0
             consenting = False
-            exposed = False
+            unconsented_product = 1.0
+            unconsented_dot = 0.0
             # Branch-free but for third-party consents, which are rare (2-7 in a hundred
             # user-holder pairs at 1M users), so the processor predicts that branch. Multiplying
             # by 1.0 is an exact no-op.
@@ -353,10 +425,13 @@ def _user_rows(
                     term = e * misuse[h]
                     terms += term != 0.0
                     dot += term
-                else:
-                    exposed |= third & (e > 0)
+                else:  # a third party she has no consent with, or her own platform
+                    unconsented_product *= (1.0 - e) if third else 1.0
+                    unconsented_dot += e * misuse[h] if third else 0.0
             overall[i] = 1.0 - product
             total_harm[i] = harm[i] + breach_harm[i]
+            unconsented[i] = 1.0 - unconsented_product
+            unconsented_harm[i] = theta[i] * unconsented_dot
             if consenting:
                 n_consenting += 1
                 consented_harm = theta[i] * dot
@@ -367,7 +442,7 @@ def _user_rows(
                     regretted += consented_harm > benefit
                 else:
                     undecided += 1
-            n_exposed += exposed
+            n_exposed += unconsented[i] > threshold
             for h in range(broker_start, broker_stop):
                 if holds[i, h]:
                     broker_reach += 1
@@ -387,15 +462,16 @@ def _user_rows(
 def compute_metrics(model: DataMarket) -> dict[str, float]:
     """Every metric of §7 for the month just played.
 
-    The per-user work is one compiled pass (`_user_pass`) and the planner's another
-    (`month_planner_gap`); each float mean is numpy's, over the same per-user array as the
-    plain expressions it replaces, so every metric is bit-identical to them.
+    The per-user work is one compiled pass (`_user_pass`), and the planner's two more
+    (`month_planner_gap`: the contacts' harm over the graph, then the flows); each float mean is
+    numpy's, over the same per-user array as the plain expressions it replaces, so every metric
+    is bit-identical to them. `consent_rate` is NaN in a month without requests (`MISSING`).
     """
     users, month = model.users, model.month
     n = users.n
     per_user = 1.0 / n
     trust = model.trust
-    overall, total_harm, counts, members, devices = _user_pass(
+    overall, total_harm, unconsented, unconsented_harm, counts, members, devices = _user_pass(
         model.exposure,
         _bytes(users.consented),
         _bytes(users.informed),
@@ -403,7 +479,7 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         _bytes(users.member),
         users.device,
         _bytes(users.trust_member),
-        users.theta,
+        users.harm_theta,
         holder_misuse(model),
         month.personalisation_gain,
         trust is not None,
@@ -413,6 +489,7 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         model.holders.brokers.start,
         model.holders.brokers.stop,
         len(model.makers),
+        model.p.exposure_threshold,
     )
     standing, informed = int(counts[_STANDING]), int(counts[_INFORMED])
     regretted, consenting = int(counts[_REGRETTED]), int(counts[_CONSENTING])
@@ -438,13 +515,14 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         + broker_profit
         + trust_profit
         + month.fines * per_user,
-        consent_rate=month.accepted / month.requests
-        if month.requests
-        else model.metrics.get("consent_rate", 0.0),
+        # A month without requests has no acceptance rate (MISSING), not a rate of 0.
+        consent_rate=month.accepted / month.requests if month.requests else math.nan,
         informed_consent_share=informed / standing if standing else 0.0,
         regretted_consent_share=regretted / consenting if consenting else 0.0,
         mean_exposure=float(overall.mean()),
         exposed_without_consent_share=int(counts[_EXPOSED]) / n,
+        mean_unconsented_exposure=float(unconsented.mean()),
+        unconsented_harm=float(unconsented_harm.mean()),
         broker_reach_share=int(counts[_BROKER_REACH]) / n if model.brokers else 0.0,
         breaches=float(month.breaches),
         licensed_pairs=float(licensed.sum()),

@@ -101,11 +101,23 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "leakage",
         0.3,
-        "share",
-        "λ: share of a contact's data that taking a user's chat data also takes",
+        "correlation",
+        "λ: correlation between a user's data and a contact's; a holder with k of her contacts' "
+        "data infers a share R² = kλ²/(1 + (k − 1)λ) of hers (at most λ)",
         0,
         1,
-        source="assumption: MODEL.md §9's indicative value",
+        source="assumption: MODEL.md §9's indicative value; its form from MODEL.md §11 and "
+        "Acemoglu et al. 2022 [V]",
+    ),
+    P(
+        "exposure_threshold",
+        0.05,
+        "share",
+        "unconsented exposure above which a user counts as exposed without consent (a metric's "
+        "threshold; the mechanics do not read it)",
+        0,
+        1,
+        source="assumption: where a metric counts a user as exposed (§Metrics)",
     ),
     # --- users' preferences and behaviour
     P(

@@ -45,6 +45,7 @@ from scipy import stats
 from experiments.calibrate import KNOBS, TARGETS, target_verdict
 from experiments.runner import worker_pool
 from model import METRICS, PARAMETERS, REGIMES, DataMarket, get_regime
+from model.flows import overall_exposure
 from model.metrics import potential_flows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,7 +121,11 @@ def snapshot(market: DataMarket) -> dict[str, float]:
     theta = users.theta
     third = np.ones(users.holds.shape, dtype=bool)
     third[:, holders.platforms] = ~users.member
-    unconsented = (market.exposure > 0) & third & ~users.consented
+    # Exposed without consent as the metric counts it: unconsented exposure above the threshold,
+    # split by whether some unconsented holder has her own data (e = 1) or only her contacts'.
+    unconsented = third & ~users.consented
+    through_contacts = overall_exposure(market.exposure, unconsented & ~users.holds)
+    own_held = (unconsented & users.holds).any(axis=1)
     shares = np.bincount(users.device, minlength=len(market.makers)) / users.n
     consenters = bool(consent_device.any())
     out = dict(
@@ -137,8 +142,10 @@ def snapshot(market: DataMarket) -> dict[str, float]:
         if consenters
         else math.nan,
         # Fact 3: where exposure without consent comes from.
-        contact_only_unconsented_share=float((unconsented & ~users.holds).any(axis=1).mean()),
-        own_data_unconsented_share=float((unconsented & users.holds).any(axis=1).mean()),
+        contact_only_unconsented_share=float(
+            ((through_contacts > market.p.exposure_threshold) & ~own_held).mean()
+        ),
+        own_data_unconsented_share=float(own_held.mean()),
         former_platform_share=float(
             (users.holds[:, holders.platforms] & ~users.member).any(axis=1).mean()
         ),
@@ -156,7 +163,7 @@ def planner_decomposition(market: DataMarket) -> dict[str, float]:
     """Split `oversharing_share` into its maker and broker flows (a diagnostic for fact 2).
 
     Reads the model's own potential flows (`model.metrics.potential_flows`, each flow costed at
-    the user's exposure before it, λ·s); `planner_check` is the share recomputed from them minus
+    the user's exposure before it, R²(k)); `planner_check` is the share recomputed from them minus
     the metric, 0 unless the metric stops being built from those flows.
     """
     flows = potential_flows(market)
@@ -344,7 +351,7 @@ def fact2(res: Results) -> Verdict:
         + "\n".join(rows)
         + "\n\nPer realised maker flow (means over flows and months, then replications), "
         "CU per month:\n\n| λ | benefit (user's gain + maker's) | cost: the user's own harm "
-        "at her pre-flow exposure | cost: her contacts' harm | share of her contacts whose data "
+        "at her pre-flow exposure | cost: her contacts' harm | number of her contacts whose data "
         "the maker already holds |\n|---|---|---|---|---|\n"
         + "\n".join(
             f"| {lam:g} | {res.est(leakage_condition(lam), 'maker_gain').mean:.3f} | "
@@ -413,10 +420,10 @@ def fact2_notes(res: Results) -> list[str]:
             "by present bias β < 1 "
             "and decide with noise. As λ rises, a flow's cost to the user's contacts rises "
             f"({listed(contact)} CU per flow at λ = {at}), "
-            f"but her own marginal harm falls ({listed(own)}): the maker already holds a "
-            f"share of about {np.mean(held[1:]):.2f} of her contacts' data and so already "
-            "knows λ times that much about her — the submodularity of leakage in Acemoglu et "
-            "al. The total cost per flow moves only from "
+            f"but her own marginal harm falls ({listed(own)}): the maker already holds the "
+            f"data of about {np.mean(held[1:]):.1f} of her contacts and so already knows a "
+            "share R²(k; λ) = kλ²/(1 + (k − 1)λ) of hers — the submodularity of leakage in "
+            "Acemoglu et al. The total cost per flow moves only from "
             f"{own[0] + contact[0]:.3f} to {own[-1] + contact[-1]:.3f} CU, against a benefit "
             f"of about {np.mean(means('maker_gain')):.2f} CU per flow, and the share of maker "
             f"flows that overshare stays at {listed(maker, 4)}."
@@ -476,8 +483,8 @@ def fact3(res: Results) -> Verdict:
     top = res.est(degree_condition(DEGREES[-1]), "exposed_without_consent_share")
     saturated = top.mean >= SATURATED
     text = (
-        "| mean degree | `exposed_without_consent_share` | exposed only through contacts "
-        "(own data not held) | own data held by a party never consented to | "
+        "| mean degree | `exposed_without_consent_share` | exposed above the threshold only "
+        "through contacts (own data not held) | own data held by a party without consent | "
         "`broker_reach_share` | data held by a platform the user has left |\n"
         "|---|---|---|---|---|---|\n"
         + "\n".join(rows)

@@ -12,6 +12,7 @@ import pytest
 
 from experiments.viz import (
     AS_REGIME,
+    NO_VALUE,
     LabScenario,
     MarketLab,
     all_figures,
@@ -141,7 +142,12 @@ def test_comparison_equals_direct_runs(lab):
         direct = DataMarket("baseline", regime=regime, n_users=N, rng=7)
         direct.run_for(MONTHS)
         for name in HEADLINE:
-            assert table.loc[regime, name] == direct.metrics[name]
+            got, want = table.loc[regime, name], direct.metrics[name]
+            assert got == want or (math.isnan(got) and math.isnan(want)), (regime, name)
+    # Nobody is asked for consent under a ban: its consent rate is missing, and shown so.
+    assert math.isnan(table.loc["ban", "consent_rate"])
+    shown = comparison_rows(table).to_html(float_format="{:.3f}".format, na_rep=NO_VALUE)
+    assert shown.count(NO_VALUE) == 1 and NO_VALUE == "no consent requests"
 
 
 def test_comparison_covers_every_regime_and_this_run(lab):
@@ -160,6 +166,10 @@ def test_status_text(lab):
         f" · consent rate {metrics['consent_rate']:.2f}"
     )
     assert status_text(DataMarket(n_users=N, rng=1)).startswith("Month 0 ")
+    banned = DataMarket(n_users=N, rng=1, regime="ban")
+    banned.step()
+    assert math.isnan(banned.metrics["consent_rate"])
+    assert status_text(banned).endswith(" · consent rate — (no requests this month)")
 
 
 def test_app_page_controls():

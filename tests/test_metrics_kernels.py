@@ -4,19 +4,22 @@ expressions it replaces give.
 Checks:
 
 * `_user_pass` equals the metrics' numpy expressions (third-party mask, standing and informed
-  consents, overall exposure, exposure without consent, regretted consents through BLAS's matrix
-  product, broker reach, platform memberships, devices, total harm) on random inputs of several
-  sizes and holder layouts, with and without a trust, with and without breach harm;
-* `_user_pass` gives the same on one thread (one block) as on three threads over many blocks,
-  and over uneven blocks with empty ones among them;
+  consents, overall exposure, unconsented exposure and its count above the threshold,
+  unconsented harm summed holder by holder, regretted consents through BLAS's matrix product,
+  broker reach, platform memberships, devices, total harm) on random inputs of several sizes
+  and holder layouts, with and without a trust, with and without breach harm;
+* `_user_pass` gives the same on one thread (one block) as on three threads
+  over many blocks, and over uneven blocks with empty ones among them;
 * a regretted-consent comparison too close to call (harm equal to benefit, several terms) is
   left undecided, never guessed, and `compute_metrics` then falls back on the plain expression;
 * `compute_metrics` equals `reference_metrics`, the plain numpy computation it replaced, on
-  markets of several regimes (a trust among them) and holder layouts (no broker among them);
-  the planner's metrics are tested in tests/test_planner.py.
+  markets of several regimes (a trust among them) and holder layouts (no broker among them); the
+  planner's metrics are tested in tests/test_planner.py.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -89,6 +92,7 @@ def random_users(
         broker_start=n_platforms + n_makers,
         broker_stop=n_platforms + n_makers + n_brokers,
         n_makers=n_makers,
+        threshold=0.05,
     )
 
 
@@ -96,6 +100,18 @@ def user_pass(u: dict) -> tuple[np.ndarray, ...]:
     """`_user_pass` on `random_users`' inputs, flags as bytes as `compute_metrics` passes them."""
     flags = ("consented", "informed", "holds", "member", "trust_member")
     return _user_pass(*(_bytes(v) if k in flags else v for k, v in u.items()))
+
+
+def reference_unconsented(
+    e: np.ndarray, unconsented: np.ndarray, theta: np.ndarray, misuse: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(unconsented exposure, unconsented harm) per user: 1 − Π (1 − e) over the user's
+    unconsented third parties, and θ · Σ ρ e over them, added holder by holder from 0.0."""
+    exposed = 1 - np.prod(np.where(unconsented, 1 - e, 1), axis=1)
+    total = np.zeros(e.shape[0])
+    for h in range(e.shape[1]):
+        total = total + np.where(unconsented[:, h], e[:, h] * misuse[h], 0.0)
+    return exposed, theta * total
 
 
 def reference_regret(u: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,7 +134,7 @@ def reference_regret(u: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_user_pass_equals_the_numpy_expressions(layout, n, trust):
     rng = np.random.default_rng(n + 10 * sum(layout) + trust)
     u = random_users(rng, n, layout, trust, breach=n % 2 == 0)
-    overall, total_harm, counts, members, devices = user_pass(u)
+    overall, total_harm, unconsented, unconsented_harm, counts, members, devices = user_pass(u)
 
     n_platforms = layout[0]
     e, consented = u["exposure"], u["consented"]
@@ -134,8 +150,13 @@ def test_user_pass_equals_the_numpy_expressions(layout, n, trust):
     assert counts[_CONSENTING] == np.count_nonzero(consenting)
     assert counts[_UNDECIDED] == 0
     assert counts[_REGRETTED] == np.count_nonzero(regretted)
-    exposed = any_per_row((e > 0) & third & ~consented)
-    assert counts[_EXPOSED] == np.count_nonzero(exposed)
+    want_exposure, want_harm = reference_unconsented(e, third & ~consented, u["theta"], u["misuse"])
+    np.testing.assert_array_equal(unconsented, want_exposure)
+    np.testing.assert_array_equal(unconsented, overall_exposure(e, third & ~consented))
+    np.testing.assert_array_equal(unconsented_harm, want_harm)
+    assert counts[_EXPOSED] == np.count_nonzero(want_exposure > u["threshold"])
+    if n >= 1_000:  # a real threshold: some users on each side of it
+        assert 0 < counts[_EXPOSED] < n
     broker_columns = slice(u["broker_start"], u["broker_stop"])
     assert counts[_BROKER_REACH] == np.count_nonzero(any_per_row(u["holds"][:, broker_columns]))
     assert counts[_TRUST_MEMBERS] == np.count_nonzero(u["trust_member"])
@@ -178,7 +199,7 @@ def test_user_pass_leaves_ties_undecided():
     u["gain"][several] = harm[several]
     u["gain"][single] = harm[single]
     regretted, _, _ = reference_regret(u)
-    _, _, counts, _, _ = user_pass(u)
+    counts = user_pass(u)[4]
     assert counts[_UNDECIDED] == several.size
     assert counts[_REGRETTED] == np.count_nonzero(regretted)  # ties are not regretted
 
@@ -229,12 +250,14 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
     standing = np.count_nonzero(third_party_consent)
     informed = np.count_nonzero(users.informed & third_party_consent)
     consenting = any_per_row(third_party_consent)
-    consented_harm = users.theta * ((e * third_party_consent) @ holder_misuse(model))
+    consented_harm = users.harm_theta * ((e * third_party_consent) @ holder_misuse(model))
     benefit = month.personalisation_gain
     if model.trust is not None:
         benefit = benefit + np.where(users.trust_member, model.trust.dividend, 0.0)
     regretted = consenting & (consented_harm > benefit)
-    exposed = (e > 0) & third & ~users.consented
+    unconsented, unconsented_harm = reference_unconsented(
+        e, third & ~users.consented, users.harm_theta, holder_misuse(model)
+    )
     licensed = model.licensed
     fees = model.fee[licensed]
     return dict(
@@ -249,15 +272,15 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
         + broker_profit
         + trust_profit
         + month.fines * per_user,
-        consent_rate=month.accepted / month.requests
-        if month.requests
-        else model.metrics.get("consent_rate", 0.0),
+        consent_rate=month.accepted / month.requests if month.requests else math.nan,
         informed_consent_share=informed / standing if standing else 0.0,
         regretted_consent_share=float(regretted.sum() / consenting.sum())
         if consenting.any()
         else 0.0,
         mean_exposure=float(overall_exposure(e, third).mean()),
-        exposed_without_consent_share=float(any_per_row(exposed).mean()),
+        exposed_without_consent_share=float((unconsented > model.p.exposure_threshold).mean()),
+        mean_unconsented_exposure=float(unconsented.mean()),
+        unconsented_harm=float(unconsented_harm.mean()),
         broker_reach_share=float(any_per_row(users.holds[:, holders.brokers]).mean())
         if model.brokers
         else 0.0,
@@ -267,6 +290,9 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
         taking_pairs=float(model.taking.sum()),
         open_disputes=float((model.dispute_filed >= 0).sum()),
         mean_access_fee=float(fees.mean()) if fees.size else 0.0,
+        mean_data_price=month.data_payments / month.paid_consents
+        if month.paid_consents
+        else math.nan,
         # Each maker's price times its device users, summed over makers, per user.
         mean_device_price=float(
             np.array([maker.price for maker in model.makers])
@@ -281,9 +307,6 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
         trust_member_share=float(users.trust_member.mean()),
         complaints_resolved=float(month.resolved),
         settlements=float(month.settlements),
-        mean_data_price=month.data_payments / month.paid_consents
-        if month.paid_consents
-        else float("nan"),
     )
 
 
@@ -299,22 +322,22 @@ PLANNER_METRICS = (
 )
 
 
-def _without_planner(metrics_of_month: dict[str, float]) -> dict[str, float]:
+def without_planner(metrics_of_month: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in metrics_of_month.items() if k not in PLANNER_METRICS}
 
 
-def _same(a: dict[str, float], b: dict[str, float]) -> bool:
-    return a.keys() == b.keys() and all(
-        a[k] == b[k] or (np.isnan(a[k]) and np.isnan(b[k])) for k in a
+def same_metrics(got: dict[str, float], want: dict[str, float]) -> bool:
+    """Equal, a NaN (a month without consent requests) equal to a NaN."""
+    return got.keys() == want.keys() and all(
+        got[k] == want[k] or (math.isnan(got[k]) and math.isnan(want[k])) for k in got
     )
 
 
 def test_compute_metrics_equals_the_numpy_expressions(market):
     got = compute_metrics(market)
-    assert _same(_without_planner(got), reference_metrics(market))
-    # The planner's metrics are those of its own function (warm-started from this month's d*).
-    gap = month_planner_gap(market)
-    assert got["welfare_gap"] == pytest.approx(gap.welfare_gap)
+    assert same_metrics(without_planner(got), reference_metrics(market))
+    # The planner's metrics are its own function's (warm-started from this month's d*).
+    assert got["welfare_gap"] == pytest.approx(month_planner_gap(market).welfare_gap)
 
 
 def test_compute_metrics_decides_ties_as_numpy_does(monkeypatch):
@@ -324,7 +347,7 @@ def test_compute_metrics_decides_ties_as_numpy_does(monkeypatch):
     model.run_for(26)
     users = model.users
     third_party_consent = users.consented & third_party_mask(model)
-    harm = users.theta * ((model.exposure * third_party_consent) @ holder_misuse(model))
+    harm = users.harm_theta * ((model.exposure * third_party_consent) @ holder_misuse(model))
     several = np.count_nonzero(third_party_consent & (model.exposure > 0), axis=1) >= 2
     assert several.any()
     users.trust_member[several] = False  # benefit = personalisation gain, exactly
@@ -332,5 +355,5 @@ def test_compute_metrics_decides_ties_as_numpy_does(monkeypatch):
     calls = []
     plain = metrics.regretted_consents
     monkeypatch.setattr(metrics, "regretted_consents", lambda m: calls.append(m) or plain(m))
-    assert _same(_without_planner(compute_metrics(model)), reference_metrics(model))
+    assert same_metrics(without_planner(compute_metrics(model)), reference_metrics(model))
     assert len(calls) == 1

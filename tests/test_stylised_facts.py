@@ -25,6 +25,7 @@ from scipy import stats
 
 from experiments.runner import worker_pool
 from model import REGIMES, DataMarket
+from model.flows import inference_r2
 from model.planner import contact_harm
 
 pytestmark = pytest.mark.slow
@@ -71,10 +72,11 @@ def _month(market: DataMarket) -> dict[str, float]:
     for m in range(len(market.makers)):
         col = holders.maker(m)
         actual = (month.flow_device == m) & users.member.any(axis=1) & (month.data_quality > 0)
-        before = p.leakage * market.contact_held[:, col]
+        before = inference_r2(market.contact_count[:, col], p.leakage)
         own += float((users.theta * p.misuse_maker * (1 - before))[actual].sum())
+        counts = market.contact_count[:, col]
         harm = contact_harm(
-            users.graph, users.degree, users.theta, ~users.holds[:, col], p.misuse_maker, p.leakage
+            users.graph, users.theta, users.holds[:, col], counts, p.misuse_maker, p.leakage
         )
         contacts += float(harm[actual].sum())
         flows += int(actual.sum())
