@@ -14,7 +14,6 @@ from model.kernels import (
     PACKED_COLUMNS,
     bucketed_searchsorted,
     contact_exposure_pass,
-    contact_harm_pass,
     pack_flag_pair,
     symmetric_csr_indices,
 )
@@ -127,40 +126,3 @@ def contact_exposure(
         exposure = np.ascontiguousarray(np.where(holds, 1.0, leaked))
         return held, np.ascontiguousarray(contact_share(graph, member, degree)), exposure
     return contact_exposure_pass(graph.indptr, graph.indices, pack_flag_pair(holds, member), k, r2)
-
-
-def contact_harm(
-    graph: sp.csr_array,
-    records: tuple[np.ndarray, np.ndarray],
-    own_slot: np.ndarray,
-    shared_slots: np.ndarray,
-    gains: np.ndarray,
-) -> np.ndarray:
-    """The planner's second pass over the graph (`kernels.contact_harm_pass`): for each user i
-    and each of her slots q (column c = own_slot[i] for q = 0, shared_slots[q − 1] after),
-
-        harm[i, q] = Σ_{j ∈ N(i), c lacks j} θ_j · ΔR²(k[j, c] − d[i, c])
-
-    the harm to i's contacts (before ρ) of holder c having i's data, d[i, c] = [c holds i]
-    (`model.planner.contact_harm` is its numpy reference).
-
-    Args:
-        graph: the symmetric CSR adjacency (sorted indices).
-        records: (codes, theta) from `kernels.flow_contact_records`: each user's θ and, per
-            holder of flows c, 0 where c holds her data, else 1 + the number of her contacts
-            whose data c holds.
-        own_slot: (N,) each user's first column (her device's maker); shared_slots: the
-            columns every user's sums include (brokers, the trust).
-        gains: (2C, K) float64, column 0 all 0; row c at column 1 + k: R²(k + 1) − R²(k) (for
-            a user c does not hold), row C + c: R²(k) − R²(k − 1) (for a user it holds).
-    """
-    codes, theta = records
-    return contact_harm_pass(
-        graph.indptr,
-        graph.indices,
-        codes,
-        theta,
-        np.asarray(own_slot),
-        np.asarray(shared_slots, dtype=np.int64),
-        np.ascontiguousarray(gains, dtype=np.float64),
-    )

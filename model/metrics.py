@@ -236,7 +236,9 @@ def regretted_consents(model: DataMarket) -> tuple[int, int]:
     users = model.users
     third_party_consent = users.consented & third_party_mask(model)
     consenting = any_per_row(third_party_consent)
-    consented_harm = users.harm_theta * ((model.exposure * third_party_consent) @ holder_misuse(model))
+    consented_harm = users.harm_theta * (
+        (model.exposure * third_party_consent) @ holder_misuse(model)
+    )
     benefit = model.month.personalisation_gain
     if model.trust is not None:
         benefit = benefit + np.where(users.trust_member, model.trust.dividend, 0.0)

@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
+from model.flows import inference_table
 from model.kernels import run_blocks
 
 if TYPE_CHECKING:
@@ -71,15 +72,6 @@ if TYPE_CHECKING:
 #: nothing. A flip must gain more than `PLANNER_TOLERANCE` (money per month).
 PLANNER_SWEEPS = 8
 PLANNER_TOLERANCE = 1e-9
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def leak(k, lam):
-    """R²(k; λ) = k λ² / (1 + (k − 1) λ): what k contacts' data reveal of a user whose data are
-    equicorrelated with theirs at λ (0 for k = 0)."""
-    if k <= 0 or lam <= 0.0:
-        return 0.0
-    return k * lam * lam / (1.0 + (k - 1) * lam)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -104,7 +96,7 @@ class FlowProblem:
     maker_ads: np.ndarray  # advertising lost where m uses j's data (its device users)
     service_weight: np.ndarray  # v_j + r for m's device users, 0 for others
     maker_security: float
-    maker_leakage: float
+    maker_r2: np.ndarray  # R²(k; λ) for k = 0 … the most contacts anyone has, + 1
     generic_share: float
     quality_base: float
     quality_gain: float
@@ -114,7 +106,7 @@ class FlowProblem:
     broker_harm: np.ndarray
     broker_security: float
     resale: float
-    broker_leakage: float
+    broker_r2: np.ndarray
 
 
 def flow_problem(model: DataMarket) -> FlowProblem:
@@ -148,6 +140,10 @@ def flow_problem(model: DataMarket) -> FlowProblem:
         delivered[m] = np.where(mine, month.data_quality, 0.0)
         ads[m] = np.where(mine, advertising, 0.0)
         weight[m] = np.where(mine, service_value, 0.0)
+    # R² by number of contacts held, looked up (`model.flows.inference_table`): the most a
+    # count reaches is a degree, and the ascent looks one step past it.
+    most = int(users.degree.max(initial=0)) + 1
+    r2 = inference_table(np.array([p.leakage]), most)[0]
     harm_maker = users.harm_theta * p.misuse_maker * (1 + p.breach_harm_multiplier * hazard[0])
     harm_broker = users.harm_theta * p.misuse_broker * (1 + p.breach_harm_multiplier * hazard[1])
     return FlowProblem(
@@ -162,7 +158,7 @@ def flow_problem(model: DataMarket) -> FlowProblem:
         maker_ads=ads,
         service_weight=weight,
         maker_security=float(p.security_maker),
-        maker_leakage=float(p.leakage),
+        maker_r2=r2,
         generic_share=float(p.generic_service_share),
         quality_base=float(p.quality_base),
         quality_gain=float(p.quality_gain),
@@ -171,7 +167,7 @@ def flow_problem(model: DataMarket) -> FlowProblem:
         broker_harm=np.ascontiguousarray(np.broadcast_to(harm_broker, (n_brokers, n))),
         broker_security=float(p.security_broker),
         resale=float(p.broker_resale_value),
-        broker_leakage=float(p.leakage),
+        broker_r2=r2,
     )
 
 
@@ -194,7 +190,7 @@ def _shift_counts(indptr, indices, members, adds_holder, k, sign):
 
 
 @numba.njit(cache=True, nogil=True)
-def _maker_value(held, k, adds_holder, harm, ads, weight, security, lam, generic, q0, gain, scale):
+def _maker_value(held, k, adds_holder, harm, ads, weight, security, r2, generic, q0, gain, scale):
     """One maker's part of W (the planner's holdings deliver the full service)."""
     n = held.size
     data = 0
@@ -209,14 +205,14 @@ def _maker_value(held, k, adds_holder, harm, ads, weight, security, lam, generic
             total -= ads[j]
             if adds_holder[j]:
                 total -= security
-        exposed = 1.0 if held[j] and adds_holder[j] else leak(k[j], lam)
+        exposed = 1.0 if held[j] and adds_holder[j] else r2[k[j]]
         total -= harm[j] * exposed
     quality = _quality(data / n, q0, gain, scale)
     return total + quality * (generic * everyone + (1.0 - generic) * personal)
 
 
 @numba.njit(cache=True, nogil=True)
-def _broker_value(held, counts, sharing, harm, security, resale, lam):
+def _broker_value(held, counts, sharing, harm, security, resale, r2):
     """The brokers' part of W: what they know of each user, shared among the brokers holding
     her record, less harm and security."""
     n_brokers, n = held.shape
@@ -224,7 +220,7 @@ def _broker_value(held, counts, sharing, harm, security, resale, lam):
     for j in range(n):
         known = 0.0
         for b in range(n_brokers):
-            exposed = 1.0 if held[b, j] else leak(counts[b, j], lam)
+            exposed = 1.0 if held[b, j] else r2[counts[b, j]]
             known += exposed
             total -= harm[b, j] * exposed
         total += resale * known / max(sharing[j], 1) - security * sharing[j]
@@ -244,7 +240,7 @@ def _own_maker_change(
     weight,
     adds_holder,
     security,
-    lam,
+    r2,
     generic,
 ):
     """W's change from flipping user j's holding by `sign` (+1 add, −1 drop), her contacts
@@ -255,12 +251,12 @@ def _own_maker_change(
     after = quality_next * (reach + (1.0 - generic) * sign * weight[j])
     change = after - quality_now * reach - sign * ads[j]
     if adds_holder[j]:
-        change -= sign * (security + harm[j] * (1.0 - leak(k[j], lam)))
+        change -= sign * (security + harm[j] * (1.0 - r2[k[j]]))
     return change
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _contacts_maker_change(j, sign, indptr, indices, held, adds_holder, k, harm, lam):
+def _contacts_maker_change(j, sign, indptr, indices, held, adds_holder, k, harm, r2):
     """W's change, through her contacts' exposure, from flipping user j's holding by `sign`
     (never positive for an addition, never negative for a drop)."""
     change = 0.0
@@ -270,7 +266,7 @@ def _contacts_maker_change(j, sign, indptr, indices, held, adds_holder, k, harm,
             if held[i] and adds_holder[i]:
                 continue
             low = k[i] if sign > 0 else k[i] - 1
-            change -= sign * harm[i] * (leak(low + 1, lam) - leak(low, lam))
+            change -= sign * harm[i] * (r2[low + 1] - r2[low])
     return change
 
 
@@ -287,7 +283,7 @@ def _ascend_maker(
     ads,
     weight,
     security,
-    lam,
+    r2,
     generic,
     q0,
     gain,
@@ -332,7 +328,7 @@ def _ascend_maker(
                 weight,
                 adds_holder,
                 security,
-                lam,
+                r2,
                 generic,
             )
             # Her contacts' term lies in [−bound, 0] for an addition, [0, bound] for a drop.
@@ -344,7 +340,7 @@ def _ascend_maker(
                 better = False
             else:
                 contacts = _contacts_maker_change(
-                    j, sign, indptr, indices, held, adds_holder, k, harm, lam
+                    j, sign, indptr, indices, held, adds_holder, k, harm, r2
                 )
                 better = own + contacts > tolerance
             if better:
@@ -364,20 +360,20 @@ def _ascend_maker(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _own_broker_change(j, b, sign, held, counts, sharing, harm, security, resale, lam):
+def _own_broker_change(j, b, sign, held, counts, sharing, harm, security, resale, r2):
     """W's change from flipping broker b's holding of user j, her contacts aside: what the
     brokers know of her, shared among those holding her record; her harm; security."""
     known = 0.0
     for c in range(held.shape[0]):
-        known += 1.0 if held[c, j] else leak(counts[c, j], lam)
-    own_leak = leak(counts[b, j], lam)
+        known += 1.0 if held[c, j] else r2[counts[c, j]]
+    own_leak = r2[counts[b, j]]
     after = resale * (known + sign * (1.0 - own_leak)) / max(sharing[j] + sign, 1)
     change = after - resale * known / max(sharing[j], 1)
     return change - sign * (security + harm[b, j] * (1.0 - own_leak))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _contacts_broker_change(j, b, sign, indptr, indices, held, counts, sharing, harm, resale, lam):
+def _contacts_broker_change(j, b, sign, indptr, indices, held, counts, sharing, harm, resale, r2):
     """W's change through her contacts: what broker b learns of them, its resale and harm."""
     change = 0.0
     for e in range(indptr[j], indptr[j + 1]):
@@ -385,7 +381,7 @@ def _contacts_broker_change(j, b, sign, indptr, indices, held, counts, sharing, 
         if held[b, i]:
             continue
         low = counts[b, i] if sign > 0 else counts[b, i] - 1
-        step = leak(low + 1, lam) - leak(low, lam)
+        step = r2[low + 1] - r2[low]
         change += sign * (resale / max(sharing[i], 1) - harm[b, i]) * step
     return change
 
@@ -402,7 +398,7 @@ def _ascend_brokers(
     harm,
     security,
     resale,
-    lam,
+    r2,
     sweeps,
     tolerance,
 ):
@@ -418,7 +414,7 @@ def _ascend_brokers(
             for b in range(n_brokers):
                 sign = -1 if held[b, j] else 1
                 own = _own_broker_change(
-                    j, b, sign, held, counts, sharing, harm, security, resale, lam
+                    j, b, sign, held, counts, sharing, harm, security, resale, r2
                 )
                 low, high = (
                     (-harm_bound[j], resale_bound[j])
@@ -431,7 +427,7 @@ def _ascend_brokers(
                     better = False
                 else:
                     contacts = _contacts_broker_change(
-                        j, b, sign, indptr, indices, held, counts, sharing, harm, resale, lam
+                        j, b, sign, indptr, indices, held, counts, sharing, harm, resale, r2
                     )
                     better = own + contacts > tolerance
                 if better:
@@ -588,7 +584,7 @@ def _maker_args(problem: FlowProblem, m: int) -> tuple:
         problem.maker_ads[m],
         problem.service_weight[m],
         problem.maker_security,
-        problem.maker_leakage,
+        problem.maker_r2,
         problem.generic_share,
         problem.quality_base,
         problem.quality_gain,
@@ -597,14 +593,14 @@ def _maker_args(problem: FlowProblem, m: int) -> tuple:
 
 
 def _broker_args(problem: FlowProblem) -> tuple:
-    return (problem.broker_harm, problem.broker_security, problem.resale, problem.broker_leakage)
+    return (problem.broker_harm, problem.broker_security, problem.resale, problem.broker_r2)
 
 
 def contact_bounds(problem: FlowProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per user, the most her contacts' term can be worth (λ², the largest step of R², times a
     sum over her contacts): their harm from a maker, their harm from a broker, and the resale
     they are worth to a broker. They depend on the graph and the users only, not on holdings."""
-    lam2 = problem.maker_leakage**2
+    lam2 = problem.maker_r2[1] - problem.maker_r2[0]  # λ², the largest step of R²
     n = problem.n_users
     maker = np.zeros(n)
     if problem.maker_harm.shape[0]:
@@ -612,11 +608,11 @@ def contact_bounds(problem: FlowProblem) -> tuple[np.ndarray, np.ndarray, np.nda
     broker_harm = np.zeros(n)
     if problem.broker_harm.shape[0]:
         worst = problem.broker_harm.max(axis=0)
-        broker_harm = problem.broker_leakage**2 * _neighbour_sums(
+        broker_harm = (problem.broker_r2[1] - problem.broker_r2[0]) * _neighbour_sums(
             problem.indptr, problem.indices, worst
         )
     degree = np.diff(problem.indptr)
-    resale = problem.broker_leakage**2 * problem.resale * degree
+    resale = (problem.broker_r2[1] - problem.broker_r2[0]) * problem.resale * degree
     return maker, broker_harm, resale
 
 

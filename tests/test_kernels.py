@@ -16,13 +16,10 @@ Checks:
   and empty ones included), one or several passes, the >63-flag fallback, and a hub past a
   byte-lane counter, and graphs with fewer contacts than the prefetch look-ahead (none
   included); `prefetch` changes nothing; `pack_flag_pair` equals packing the concatenation;
-* the planner's pass `contact_harm_pass` (with `flow_contact_records`) equals
-  `model.planner.contact_harm`'s scipy products bit for bit, for one to six slots, any split
-  and near the end of the contacts;
 * `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs; no
   helper thread outlives a call, and an error in a block reaches the caller;
 * the phase 3–4 kernels (`pair_users`, `column_counts`, `flow_quality` on one thread and over
-  uneven blocks, `grant_device_data`, the broker-sale and consent kernels) equal the numpy
+  uneven blocks, `grant_device_data`, the consent kernels) equal the numpy
   expressions they replace in `model.flows` and `model.consent`.
 """
 
@@ -37,7 +34,6 @@ import scipy.sparse as sp
 from model import kernels
 from model.flows import exposure, inference_table
 from model.graph import contact_counts, contact_exposure, contact_share, social_graph
-from model.planner import contact_harm
 
 
 def reference_graph(
@@ -272,117 +268,6 @@ def _small_graph(n_edges: int) -> sp.csr_array:
     return graph
 
 
-def _gains(leakage: np.ndarray, most: int) -> np.ndarray:
-    """The ΔR² table of `kernels.contact_harm_pass`, as `model.metrics.contact_harm_sums` makes
-    it."""
-    r2 = inference_table(leakage, most + 1)
-    if_added = r2[:, 1:] - r2[:, :-1]
-    if_held = np.concatenate([np.zeros((r2.shape[0], 1)), if_added[:, :-1]], axis=1)
-    zero = np.zeros((r2.shape[0], 1))
-    return np.block([[zero, if_added], [zero, if_held]])
-
-
-def _plain_contact_harm(graph, holds, theta, own, shared, leakage):
-    """What `contact_harm_pass` replaces: `model.planner.contact_harm` per column (ρ = 1), each
-    user's own slots."""
-    counts = contact_counts(graph, holds)
-    columns = np.column_stack([own, np.tile(shared, (own.size, 1))]).astype(np.int64)
-    harm = np.empty(columns.shape)
-    per_column = {
-        c: contact_harm(graph, theta, holds[:, c], counts[:, c], 1.0, leakage[c])
-        for c in np.unique(columns)
-    }
-    for q in range(columns.shape[1]):
-        for c, values in per_column.items():
-            rows = columns[:, q] == c
-            harm[rows, q] = values[rows]
-    return harm
-
-
-def _compiled_contact_harm(graph, holds, theta, own, shared, leakage, bounds=None, most=None):
-    counts = contact_counts(graph, holds).astype(np.int32)
-    degree = np.diff(graph.indptr)
-    most = int(degree.max(initial=0)) if most is None else most  # 65,535 or more: uint32 codes
-    codes, theta_view = kernels.flow_contact_records(holds, counts, 0, theta, most)
-    return kernels.contact_harm_pass(
-        graph.indptr,
-        graph.indices,
-        codes,
-        theta_view,
-        own,
-        np.asarray(shared, dtype=np.int64),
-        _gains(leakage, most),
-        None if bounds is None else np.array(bounds),
-    )
-
-
-@pytest.mark.parametrize(("first", "n_holders"), [(0, 10), (2, 10), (0, 3), (1, 40)])
-def test_flow_contact_records_hold_theta_and_the_codes(first, n_holders):
-    """Each user's record: θ in its first 8 bytes, then 0 where the holder has her data, else
-    1 + her contacts it holds; rows aligned to their size (a power of two), uint32 codes once a
-    count could pass uint16."""
-    rng = np.random.default_rng(8 + n_holders)
-    holds = rng.random((500, n_holders)) < 0.3
-    counts = rng.integers(0, 300, size=(500, n_holders)).astype(np.int32)
-    theta = rng.lognormal(size=500)
-    want = np.where(holds[:, first:], 0, counts[:, first:] + 1)
-    for most, dtype in ((299, np.uint16), (65_534, np.uint16), (65_535, np.uint32)):
-        codes, theta_view = kernels.flow_contact_records(holds, counts, first, theta, most)
-        assert codes.dtype == dtype and theta_view.dtype == np.float64
-        offset = kernels.RECORD_CODES[dtype]
-        np.testing.assert_array_equal(codes[:, offset : offset + want.shape[1]], want)
-        np.testing.assert_array_equal(codes[:, offset + want.shape[1] :], 0)
-        np.testing.assert_array_equal(theta_view[:, 0], theta)
-        row = codes.strides[0]
-        assert row & (row - 1) == 0 and row >= 8 + want.shape[1] * codes.itemsize
-        assert codes.ctypes.data % min(row, 64) == 0
-        assert np.shares_memory(codes, theta_view)
-
-
-@pytest.mark.parametrize("most", [None, 70_000])
-@pytest.mark.parametrize("n_shared", [0, 1, 2, 3, 5])
-@pytest.mark.parametrize("n_threads", [1, 3])
-def test_contact_harm_pass_equals_the_planner_reference(n_shared, n_threads, most, restore_threads):
-    """The planner's pass gives, bit for bit, `model.planner.contact_harm`'s scipy products
-    for every user's own column and the shared ones (one, two or more passes of three slots),
-    on one thread and on three over many blocks, with uint16 and uint32 records."""
-    kernels.set_threads(n_threads)
-    kernels_min = kernels.MIN_BLOCK_WORK
-    kernels.MIN_BLOCK_WORK = 1
-    try:
-        rng = np.random.default_rng(40 + n_shared)
-        n = 401
-        graph = social_graph(n, 14.0, 2.2, rng)
-        holds = rng.random((n, 8)) < 0.35
-        theta = rng.lognormal(size=n)
-        own = rng.integers(0, 5, size=n)
-        shared = rng.choice(np.arange(5, 8), size=n_shared) if n_shared else np.zeros(0, int)
-        leakage = rng.random(8)
-        got = _compiled_contact_harm(graph, holds, theta, own, shared, leakage, most=most)
-        want = _plain_contact_harm(graph, holds, theta, own, shared, leakage)
-        assert got.shape == (n, 1 + n_shared)
-        np.testing.assert_array_equal(got, want)
-        assert np.count_nonzero(got) > got.size // 2  # a real test: most sums are not 0
-    finally:
-        kernels.MIN_BLOCK_WORK = kernels_min
-
-
-@pytest.mark.parametrize("bounds", [[0, 12], [0, 1, 5, 12], [0, 0, 11, 12, 12]])
-@pytest.mark.parametrize("n_edges", [0, 1, 3, 40])
-def test_contact_harm_pass_near_the_end_of_the_contacts_and_for_any_split(n_edges, bounds):
-    rng = np.random.default_rng(n_edges + 100)
-    graph = _small_graph(n_edges)
-    n = graph.shape[0]
-    holds = rng.random((n, 4)) < 0.4
-    theta = rng.lognormal(size=n)
-    own, shared, leakage = rng.integers(0, 3, size=n), np.array([3]), rng.random(4)
-    got = _compiled_contact_harm(graph, holds, theta, own, shared, leakage, bounds)
-    np.testing.assert_array_equal(
-        got, _plain_contact_harm(graph, holds, theta, own, shared, leakage)
-    )
-    assert np.all(got[n - 2 :] == 0.0)
-
-
 def test_prefetch_reads_and_writes_nothing():
     """`prefetch` is a hint: prefetching every element (and past the end) leaves the array, and
     what is read after it, as they were."""
@@ -527,26 +412,6 @@ def test_grant_device_data_equals_numpy(minimise):
     got = u["holds"].copy()
     kernels.grant_device_data(got, u["device"], col, quality, 2, 5, minimise)
     np.testing.assert_array_equal(got, want)
-
-
-def test_broker_sale_kernels_equal_numpy():
-    u = _users(8)
-    holds, trust = u["holds"], u["trust_member"]
-    at_broker = holds[:, 7:9].any(axis=1)
-    draws = u["rng"].random(holds.shape[0])
-    for column in (0, 3):
-        unsold = holds[:, column] & ~at_broker & ~trust
-        assert kernels.count_unsold(holds, column, at_broker, trust) == unsold.sum()
-        want_sold = unsold & (draws < 0.3)
-        sold = np.empty(holds.shape[0], dtype=bool)
-        count = kernels.sell_records(holds, column, at_broker, trust, draws, 0.3, sold)
-        np.testing.assert_array_equal(sold, want_sold)
-        assert count == want_sold.sum() > 0
-        want_holds, want_at = holds.copy(), at_broker | sold
-        want_holds[sold, 8] = True
-        kernels.hand_over(holds, 8, at_broker, sold)
-        np.testing.assert_array_equal(holds, want_holds)
-        np.testing.assert_array_equal(at_broker, want_at)
 
 
 def test_consent_kernels_equal_numpy():

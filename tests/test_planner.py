@@ -16,6 +16,7 @@ import pytest
 import scipy.sparse as sp
 
 from model import DataMarket, get_regime
+from model.flows import inference_table
 from model.planner import (
     FlowProblem,
     _allocation,
@@ -23,20 +24,8 @@ from model.planner import (
     _values,
     allocation_value,
     contact_bounds,
-    leak,
     planner_gap,
 )
-
-
-def test_leak_is_the_r_squared_of_equicorrelated_contacts():
-    assert leak(0, 0.3) == 0.0
-    assert leak(1, 0.3) == pytest.approx(0.09)
-    assert leak(20, 0.3) == pytest.approx(20 * 0.09 / (1 + 19 * 0.3))
-    assert leak(5, 1.0) == pytest.approx(1.0)
-    assert leak(5, 0.0) == 0.0
-    steps = np.diff([leak(k, 0.4) for k in range(30)])
-    assert np.all(steps > 0) and np.all(np.diff(steps) < 0)  # rising, concave
-    assert leak(10_000, 0.4) == pytest.approx(0.4, abs=1e-3)
 
 
 def _problem(
@@ -81,7 +70,7 @@ def _problem(
         maker_ads=ads,
         service_weight=weight,
         maker_security=0.05,
-        maker_leakage=0.4,
+        maker_r2=inference_table(np.array([0.4]), n + 1)[0],
         generic_share=0.5,
         quality_base=1.0,
         quality_gain=1.0,
@@ -90,7 +79,7 @@ def _problem(
         broker_harm=np.broadcast_to(harm, (brokers, n)).copy(),
         broker_security=0.01,
         resale=3.0,
-        broker_leakage=0.4,
+        broker_r2=inference_table(np.array([0.4]), n + 1)[0],
     )
 
 
@@ -108,7 +97,7 @@ def _reference_value(problem: FlowProblem, makers: np.ndarray, brokers: np.ndarr
     for m in range(makers.shape[0]):
         adds = problem.maker_adds_holder[m]
         k = graph @ (makers[m] & adds).astype(float)
-        exposure = np.where(makers[m] & adds, 1.0, r2(k, problem.maker_leakage))
+        exposure = np.where(makers[m] & adds, 1.0, r2(k, np.sqrt(problem.maker_r2[1])))
         share = makers[m].sum() / n
         quality = problem.quality_base + problem.quality_gain * (
             1 - np.exp(-share / problem.quality_scale)
@@ -124,7 +113,7 @@ def _reference_value(problem: FlowProblem, makers: np.ndarray, brokers: np.ndarr
         known = np.zeros(n)
         for b in range(brokers.shape[0]):
             k = graph @ brokers[b].astype(float)
-            exposure = np.where(brokers[b], 1.0, r2(k, problem.broker_leakage))
+            exposure = np.where(brokers[b], 1.0, r2(k, np.sqrt(problem.broker_r2[1])))
             known += exposure
             total -= (problem.broker_harm[b] * exposure).sum()
         total += (problem.resale * known / np.maximum(sharing, 1)).sum()
@@ -235,11 +224,13 @@ def test_no_oversharing_at_the_first_best_and_no_gap_when_realised_is_optimal():
 def test_without_harm_to_contacts_users_own_choices_do_not_overshare():
     # λ = 0: nobody's data reveals anyone else, so users' own choices are the first best's.
     problem = _problem(5, n=40, degree=5.0)
-    no_leak = FlowProblem(**{**problem.__dict__, "maker_leakage": 0.0, "broker_leakage": 0.0})
+    none = inference_table(np.array([0.0]), problem.n_users + 1)[0]
+    no_leak = FlowProblem(**{**problem.__dict__, "maker_r2": none, "broker_r2": none})
     assert planner_gap(no_leak, conflict=0, transaction=0).externality_oversharing_loss == (
         pytest.approx(0.0, abs=1e-9)
     )
-    leaky = FlowProblem(**{**problem.__dict__, "maker_leakage": 0.8})
+    strong = inference_table(np.array([0.8]), problem.n_users + 1)[0]
+    leaky = FlowProblem(**{**problem.__dict__, "maker_r2": strong})
     assert planner_gap(leaky, conflict=0, transaction=0).externality_oversharing_loss > 0
 
 

@@ -32,8 +32,14 @@ NOISE = 6.4
 SALIENCE = 0.076
 
 
-def _askers(leak: float, *, read: float = 1.0, harm_ignores_exposure: bool = False,
-            bundled_loss: float = 0.0, seed: int = 0) -> Askers:  # fmt: skip
+def _askers(
+    leak: float,
+    *,
+    read: float = 1.0,
+    harm_ignores_exposure: bool = False,
+    bundled_loss: float = 0.0,
+    seed: int = 0,
+) -> Askers:
     """Readers' perceived net gains before payment at a given leaked exposure, from lognormal
     values and privacy costs on the model's scales (CNY a month)."""
     rng = np.random.default_rng(seed)
@@ -119,9 +125,7 @@ def test_payment_schedule_prices_each_bin_on_its_own_askers():
         np.concatenate([low.net_gain, high.net_gain]),
         np.concatenate([np.zeros(N, dtype=np.int64), np.full(N, 7)]),
     )
-    schedule = payment_schedule(
-        both, 20.0, noise=NOISE, p_click=0.626, salience=SALIENCE, sample=N
-    )
+    schedule = payment_schedule(both, 20.0, noise=NOISE, p_click=0.626, salience=SALIENCE, sample=N)
     assert schedule[0] == pytest.approx(_price(low, 20.0), rel=0.05)
     assert schedule[7] == pytest.approx(_price(high, 20.0), rel=0.05)
     assert schedule[0] > schedule[7]
@@ -183,3 +187,54 @@ def test_broker_sales_under_an_illegal_regime_are_fined_with_confiscation():
     market = DataMarket(regime=lax, n_users=2_000, rng=5)
     market.run_for(6)
     assert market.datacollector.get_model_vars_dataframe()["broker_reach_share"].iloc[-1] > 0
+
+
+def test_the_compiled_sales_are_the_prices_decision_record_by_record():
+    # `model.flows._sell_records` against `broker_price` and `seller_cost` in numpy.
+    from model.flows import _sell_records
+
+    rng = np.random.default_rng(9)
+    n, seller, broker, first, last = 2_000, 0, 3, 2, 4
+    holds = rng.random((n, 5)) < 0.4
+    trust = rng.random(n) < 0.1
+    exposure = np.where(holds, 1.0, rng.uniform(0, 0.3, (n, 5)))
+    draws = rng.random(n)
+    for legal, audit, penalty, liability in (
+        (True, 0.0, 0.0, 0.0),
+        (False, 0.1, 20.0, 0.0),
+        (False, 0.02, 1.0, 0.5),
+    ):
+        others = holds[:, first:last].sum(axis=1) - holds[:, broker]
+        price = broker_price(
+            exposure[:, broker],
+            others,
+            resale=0.25,
+            horizon=12,
+            legal=legal,
+            audit_probability=audit,
+            penalty=penalty,
+        )
+        price = np.maximum(price - liability, 0.0) if liability else price
+        cost = seller_cost(price, legal=legal, audit_probability=audit, penalty=penalty)
+        offered = holds[:, seller] & ~holds[:, broker] & ~trust & (draws < 0.3)
+        sells = offered & (price > 0) & (price > cost)
+        after = holds.copy()
+        count, paid = _sell_records(
+            after,
+            seller,
+            broker,
+            first,
+            last,
+            trust,
+            exposure,
+            draws,
+            0.3,
+            0.25,
+            12.0,
+            liability,
+            audit,
+            penalty,
+        )
+        assert count == sells.sum()
+        assert paid == pytest.approx(price[sells].sum())
+        assert np.array_equal(after[:, broker], holds[:, broker] | sells)
