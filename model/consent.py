@@ -228,24 +228,30 @@ def consent_offers(
 
 
 def marginal_data_value(model: DataMarket, m: int, taken: bool) -> float:
-    """MV: what one more consenting user's data is worth to maker m per month, CU.
-
-    Its service revenue from personalising for her (less where taken data is worth less), less
-    what it owes for her data (the licence fee per shared user; under recipient liability, the
-    harm it expects to compensate), plus what her data adds to its quality for all its users'
-    service revenue (the slope of q = q0 + a(1 − exp(−D/D0)) at its data share). What better
-    quality does to its device sales is left out.
-    """
-    params, regime, users = model.p, model.regime, model.users
-    maker = model.makers[m]
-    personal = 1 - params.generic_service_share
+    """MV: what one more consenting user's data is worth to maker m per month, CU: the value of
+    her data to it (`data_value_per_user`), less where taken data is worth less, less the
+    licence fee per shared user where it comes by licence."""
+    params = model.p
     data_value = params.taking_data_quality if taken else 1.0
-    value = params.service_revenue_rate * personal * maker.quality * data_value
-    if regime.recipient_liability:
-        value -= float(users.harm_theta.mean()) * params.misuse_maker * (1.0 + params.leakage)
+    value = data_value_per_user(model, m, data_value)
     if not taken:
         fees = model.fee[model.licensed[:, m], m]
         value -= float(fees.mean()) if fees.size else 0.0
+    return value
+
+
+def data_value_per_user(model: DataMarket, m: int, data_value: float = 1.0) -> float:
+    """What one more user's data (of value share `data_value`) is worth to maker m per month,
+    CU: its service revenue from personalising for her, plus what her data adds to its quality
+    for all its users' service revenue (the slope of q = q0 + a(1 − exp(−D/D0)) at its data
+    share), less, under recipient liability, the harm it expects to compensate. What better
+    quality does to its device sales is left out."""
+    params, regime, users = model.p, model.regime, model.users
+    maker = model.makers[m]
+    personal = 1 - params.generic_service_share
+    value = params.service_revenue_rate * personal * maker.quality * data_value
+    if regime.recipient_liability:
+        value -= float(users.harm_theta.mean()) * params.misuse_maker * (1.0 + params.leakage)
     share = maker.market_share
     slope = params.quality_gain / params.quality_data_scale
     slope *= np.exp(-maker.data_share / params.quality_data_scale)

@@ -169,7 +169,10 @@ HEADLINE = (
 
 #: What a missing value (NaN) of a metric means, for the metrics that can be missing: summaries,
 #: the report and the browser lab say this rather than show a number or drop the run silently.
-MISSING: dict[str, str] = {"consent_rate": "no consent requests"}
+MISSING: dict[str, str] = {
+    "consent_rate": "no consent requests",
+    "mean_data_price": "no consenting users whose data flowed",
+}
 
 
 def _hhi(counts: np.ndarray) -> float:

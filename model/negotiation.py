@@ -17,6 +17,7 @@ import numpy as np
 
 from model.agents import BLOCK, LICENSE, NONE, OPEN, TAKE
 from model.bargaining import nash_fee
+from model.consent import data_value_per_user
 
 if TYPE_CHECKING:
     from model.market import DataMarket
@@ -314,16 +315,23 @@ def _maybe_complain(model: DataMarket, p: int, m: int) -> None:
 
 def _trust_bargains(model: DataMarket) -> None:
     """The trust bargains collectively with each maker over its members' data (no outside option:
-    members' data moves only through the trust). Its cost is the members' expected harm."""
+    members' data moves only through the trust). Its cost is the members' expected harm; before
+    it has members, the harm of those it would draw: the users for whom its service would be
+    worth more than their own cost of joining (it selects, as opt-outs do: Aridor, Che & Salz
+    2023)."""
     params, users, trust = model.p, model.users, model.trust
     members = users.trust_member
     theta = users.harm_theta
+    if not members.any():
+        quality = np.array([maker.quality for maker in model.makers])[users.device]
+        gain = (1 - params.generic_service_share) * users.value * quality
+        members = gain > users.present_bias * users.theta * params.misuse_trust
     harm = float(theta[members].mean()) if members.any() else float(theta.mean())
     leakage = params.leakage * (1 - params.trust_decorrelation)
     member_cost = harm * params.misuse_trust * (1 + leakage)
     for m, maker in enumerate(model.makers):
-        n = float((members & (users.device == m)).sum())
-        value = params.service_revenue_rate * (1 - params.generic_service_share) * maker.quality
+        n = float((users.trust_member & (users.device == m)).sum())
+        value = data_value_per_user(model, m)
         bargain = nash_fee(
             maker_gain=value * n - model.regime.compliance_cost * users.n / params.market_size,
             platform_cost=member_cost * n,

@@ -802,6 +802,10 @@ REMOVED_PARAMETERS: dict[str, str] = {
     "docs/ODD.md §S6), so there is no shared device price to set; set the makers' costs and the "
     "buyers' price sensitivity instead: device_unit_cost (CU per month) and choice_sensitivity "
     "(per CU per month; sensitivity_from_margin gives it from a margin)",
+    "data_price": "a broker's price for a record is now what the record adds to its resale, net "
+    "of expected fines and of what leaks already reveal (docs/ODD.md §S4.4), so there is no "
+    "fixed price to set; set broker_resale_value (CU per record per month) and broker_horizon "
+    "(months) instead",
 }
 
 

@@ -83,12 +83,24 @@ def assert_metric_invariants(model: DataMarket) -> None:
         f"month {month}: consent_rate={metrics['consent_rate']} with "
         f"{model.month.requests} requests"
     )
+    # mean_data_price likewise, in a month without a consenting user whose data flowed.
+    paid = model.month.paid_consents > 0
+    assert math.isnan(metrics["mean_data_price"]) != paid, (
+        f"month {month}: mean_data_price={metrics['mean_data_price']} with "
+        f"{model.month.paid_consents} paid consents"
+    )
     for name, value in metrics.items():
-        if name == "consent_rate" and not asked:
+        if (name == "consent_rate" and not asked) or (name == "mean_data_price" and not paid):
             continue
         assert math.isfinite(value), f"month {month}: {name}={value} is not finite"
+    # mean_data_price likewise, in a month without a consenting user whose data flowed.
+    paid = model.month.paid_consents > 0
+    assert math.isnan(metrics["mean_data_price"]) != paid, (
+        f"month {month}: mean_data_price={metrics['mean_data_price']} with "
+        f"{model.month.paid_consents} paid consents"
+    )
     for name, value in metrics.items():
-        if name == "consent_rate" and not asked:
+        if (name == "consent_rate" and not asked) or (name == "mean_data_price" and not paid):
             continue
         if name.endswith(("_share", "_rate")) or name in (
             "mean_exposure",

@@ -56,7 +56,8 @@ def test_default_keywords_are_the_2017_scenario_under_click_through():
     assert len(model.makers) == 5  # §6: five device makers
     assert model.p.leakage == pytest.approx(0.3)  # §9 indicative λ
     assert model.p.mean_degree == pytest.approx(20.0)  # §9 indicative mean degree
-    assert model.p.replacement_hazard == pytest.approx(1 / 30)  # §3.5 and §9
+    # §9 indicated 1/30; version 2 sets it from China's 28-month replacement cycle [P].
+    assert model.p.replacement_hazard == pytest.approx(1 / 28)
     # §9's indicative p_click 0.97 and p_neutral 0.5 are now calibrated (docs/calibration.md).
     defaults = {parameter.name: parameter.default for parameter in PARAMETERS}
     assert model.p.p_click == pytest.approx(defaults["p_click"])

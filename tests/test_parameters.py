@@ -69,7 +69,8 @@ def test_indicative_defaults_of_model_md():
     scenario = make_scenario()
     assert scenario.leakage == 0.3
     assert scenario.mean_degree == 20.0
-    assert scenario.replacement_hazard == pytest.approx(1 / 30)
+    # §9 indicated 1/30; version 2 sets it from China's 28-month replacement cycle [P].
+    assert scenario.replacement_hazard == pytest.approx(1 / 28)
     assert INDICATIVE["attention_mean"] == pytest.approx(0.26)
     assert INDICATIVE["p_click"] == pytest.approx(0.97)
     assert INDICATIVE["p_neutral"] == pytest.approx(0.5)

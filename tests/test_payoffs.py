@@ -29,6 +29,7 @@ from model.payoffs import (
     USERS,
     _add_where,
     _compensation,
+    _degradation_loss,
     _pairwise_row,
     _settle_users,
 )
@@ -85,7 +86,9 @@ def _plain_user_pass(inputs: dict) -> dict:
         - a["reading_time_cost"] * a["reads"]
     )
     utility -= a["device_price"][device]  # each user pays her maker's price
-    rival = data_quality > 0
+    # Advertising is lost on a member whose maker holds her data (or uses it via the trust).
+    n_platforms = member.shape[1]
+    rival = (data_quality > 0) | a["holds"][np.arange(device.size), n_platforms + device]
     engaged = np.array(
         [
             member[:, p]
@@ -322,7 +325,7 @@ def plain_settle(model: DataMarket) -> None:
         * dev_quality
         * (p.generic_service_share + (1 - p.generic_service_share) * data_quality)
     )
-    harm = privacy_harm(users.theta, model.exposure, misuse)
+    harm = privacy_harm(users.harm_theta, model.exposure, misuse)
     month.harm = harm
     month.personalisation_gain = (
         (1 - p.generic_service_share) * users.value * dev_quality * data_quality
@@ -335,6 +338,17 @@ def plain_settle(model: DataMarket) -> None:
         - month.breach_harm
         - p.reading_time_cost * month.reads
     )
+
+    # Makers pay users for their consent while it stands and their data flows to them.
+    rows = np.arange(n)
+    flowing = users.consented[rows, holders.maker(0) + users.device] & (data_quality > 0)
+    paid = np.where(flowing, users.payment, 0.0)
+    utility += paid
+    payments = np.bincount(users.device, weights=paid, minlength=len(model.makers))
+    month.data_payments = float(payments.sum())
+    month.paid_consents = int(flowing.sum())
+    for m, maker in enumerate(model.makers):
+        ledger.transfer(maker, USERS, float(payments[m]), "data payment")
 
     # Devices: users pay their maker; makers produce.
     device_users = np.bincount(users.device, minlength=len(model.makers))
@@ -354,17 +368,14 @@ def plain_settle(model: DataMarket) -> None:
         maker.market_share = device_users[m] / n
 
     # Platforms: advertising, degraded apps, licence fees and liability.
-    rival = data_quality > 0
+    rival = (data_quality > 0) | users.holds[rows, holders.maker(0) + users.device]
     shares = member.sum(axis=0) / max(member.sum(), 1)
+    engaged = np.zeros((len(model.platforms), n))
     for index, platform in enumerate(model.platforms):
         on = member[:, index]
         engagement = 1.0 - p.degradation_engagement_loss * degraded[:, index]
-        ads = (
-            p.ad_revenue_per_user
-            * platform.quality
-            / full_quality
-            * (on * engagement * (1.0 - p.ad_rivalry_loss * rival)).sum()
-        )
+        engaged[index] = on * engagement * (1.0 - p.ad_rivalry_loss * rival)
+        ads = p.ad_revenue_per_user * platform.quality / full_quality * engaged[index].sum()
         platform.revenue += ads
         platform.costs += p.security_platform * held_by[index]
         platform.market_share = float(shares[index])
@@ -383,6 +394,9 @@ def plain_settle(model: DataMarket) -> None:
         relationships = relationships + model.trust.licensed
     for m, maker in enumerate(model.makers):
         maker.costs += compliance * relationships[m]
+    month.compliance_paid = float(compliance * relationships.sum())
+    month.reading_cost = float(p.reading_time_cost * month.reads.sum())
+    month.degradation_loss = _degradation_loss(model, engaged)
 
     # Recipient liability: every recipient of platform data (makers, brokers) compensates the
     # harm its holdings cause, breaches included.
@@ -390,16 +404,19 @@ def plain_settle(model: DataMarket) -> None:
         recipients = [(holders.maker(m), maker) for m, maker in enumerate(model.makers)]
         recipients += [(holders.broker(k), broker) for k, broker in enumerate(model.brokers)]
         for col, firm in recipients:
-            owed = users.theta * misuse[col] * model.exposure[:, col]
+            owed = users.harm_theta * misuse[col] * model.exposure[:, col]
             if month.breached[col]:
-                owed = owed + p.breach_harm_multiplier * users.theta * model.exposure[:, col]
+                owed = owed + p.breach_harm_multiplier * users.harm_theta * model.exposure[:, col]
             utility += owed
             ledger.transfer(firm, USERS, float(owed.sum()), "compensation")
 
-    # Brokers resell the use of what they hold.
+    # Brokers resell what they know of each user, shared among the brokers holding her record.
+    sharing = np.maximum(users.holds[:, holders.brokers].sum(axis=1), 1)
     for k, broker in enumerate(model.brokers):
         held = held_by[holders.broker(k)]
-        broker.revenue += p.broker_resale_value * held
+        broker.revenue += p.broker_resale_value * float(
+            (model.exposure[:, holders.broker(k)] / sharing).sum()
+        )
         broker.costs += p.security_broker * held
         broker.market_share = held / n
 
