@@ -329,7 +329,7 @@ def _trust_bargains(model: DataMarket) -> None:
     harm = float(theta[members].mean()) if members.any() else float(theta.mean())
     leakage = params.leakage * (1 - params.trust_decorrelation)
     member_cost = harm * params.misuse_trust * (1 + leakage)
-    for m, maker in enumerate(model.makers):
+    for m in range(len(model.makers)):
         n = float((users.trust_member & (users.device == m)).sum())
         value = data_value_per_user(model, m)
         bargain = nash_fee(
