@@ -156,7 +156,7 @@ class DataMarket(mesa.Model):
         self.data_quality = np.zeros(built.n_users)  # last month's, see Month.data_quality
         self.month = Month(built.n_users)
         self.first_best: tuple[np.ndarray, np.ndarray] | None = None  # last month's d*
-        self.private_flows: np.ndarray | None = None  # last month's users' own maker flows
+        self.planner_state: tuple | None = None  # last month's d* and private allocation
         self.planner_bounds: tuple | None = None  # see model.planner.contact_bounds
         self._form_initial_beliefs()
 

@@ -31,11 +31,15 @@ How it is found. For fixed quality the contacts' term makes holdings complements
 revealed by her contacts costs less to hold: W is supermodular there), while the concave quality
 makes them substitutes, so W is neither separable nor concave. The first best is searched by
 coordinate ascent: each holding, user by user, is set to its better value given all others, by
-the exact change of W (quality included), until a sweep changes nothing or `PLANNER_SWEEPS`
-sweeps are done; from two starts, the realised allocation and last month's first best, keeping
-the better. This is a stated approximation: it finds a local optimum (for fixed quality the exact
-optimum is a minimum cut, not computed here). Starting from the realised allocation makes
-W(d*) ≥ W(realised), so the gap is never negative.
+the exact change of W (quality included). A sweep visits every holding the planner may choose;
+after a sweep with few flips, the next visits only those a flip could have turned (within two
+contacts of a flipped user, or whose margin the quality's drift could have crossed); it stops
+when a sweep flips at most `PLANNER_SETTLED` of the holdings it may choose, or after
+`PLANNER_SWEEPS` sweeps. It starts from last month's first best (what may still be held of it),
+and, for a holder where that ends below the realised allocation, from the realised allocation.
+This is a stated approximation: a local optimum (for fixed quality the exact optimum is a minimum
+cut, not computed here); on problems small enough to enumerate it finds the global one. Since the
+realised allocation is a candidate, W(d*) ≥ W(realised): the gap is never negative.
 
 The gap. `welfare_gap` = W(d*) − W(d) + what the realised month loses outside the allocation:
 `conflict_loss` (apps degraded by blocking, and data delivered below its full value: taken
@@ -68,9 +72,12 @@ from model.kernels import run_blocks
 if TYPE_CHECKING:
     from model.market import DataMarket
 
-#: Most sweeps of the coordinate ascent from one start; it stops earlier when a sweep changes
-#: nothing. A flip must gain more than `PLANNER_TOLERANCE` (money per month).
+#: Most sweeps of the coordinate ascent from one start. It stops earlier when a sweep flips no
+#: more than `PLANNER_SETTLED` of the holdings it visits (none, below 10,000 of them): a sweep
+#: to confirm that the last few flips changed nothing else costs a whole pass over the users.
+#: A flip must gain more than `PLANNER_TOLERANCE` (money per month).
 PLANNER_SWEEPS = 8
+PLANNER_SETTLED = 1e-4
 PLANNER_TOLERANCE = 1e-9
 
 
@@ -92,7 +99,7 @@ class FlowProblem:
     maker_held: np.ndarray  # realised holdings (a trust member's: the trust lets m personalise)
     maker_delivered: np.ndarray  # x: share of the personalised service delivered (realised)
     maker_adds_holder: np.ndarray  # j's holding makes m a holder of her data (not via the trust)
-    maker_harm: np.ndarray  # ω: harm of full exposure to m
+    maker_harm: np.ndarray  # (N,) ω: harm of full exposure to a maker (the same for each)
     maker_ads: np.ndarray  # advertising lost where m uses j's data (its device users)
     service_weight: np.ndarray  # v_j + r for m's device users, 0 for others
     maker_security: float
@@ -103,18 +110,21 @@ class FlowProblem:
     quality_scale: float
     # brokers
     broker_held: np.ndarray
-    broker_harm: np.ndarray
+    broker_harm: np.ndarray  # (N,) ω for a broker (the same for each)
     broker_security: float
     resale: float
     broker_r2: np.ndarray
+    # the realised allocation's counts (phase 4's), or None to count them here
+    maker_counts: np.ndarray | None = None
+    broker_counts: np.ndarray | None = None
 
 
 def flow_problem(model: DataMarket) -> FlowProblem:
-    """The planner's view of the month, from the model's state after its flows and markets."""
+    """The planner's view of the month, from the model's state after its flows and markets.
+    The realised allocation's counts are phase 4's (`model.contact_count`): no later phase
+    changes what a maker or a broker holds."""
     p, users, holders, month = model.p, model.users, model.holders, model.month
-    n, n_makers, n_brokers = users.n, len(model.makers), len(model.brokers)
-    on_platform = users.member.any(axis=1)
-    device = month.flow_device
+    n, n_makers = users.n, len(model.makers)
     hazard = p.breach_base_hazard * np.exp(
         -np.array([p.security_maker, p.security_broker]) / p.security_scale
     )
@@ -122,30 +132,35 @@ def flow_problem(model: DataMarket) -> FlowProblem:
     ad_rates = np.array(
         [p.ad_revenue_per_user * platform.quality / full_quality for platform in model.platforms]
     )
-    advertising = p.ad_rivalry_loss * (users.member.astype(float) @ ad_rates)
     via_trust = users.trust_member if model.trust is not None else np.zeros(n, dtype=bool)
     shape = (n_makers, n)
-    eligible = np.zeros(shape, dtype=bool)
-    held = np.zeros(shape, dtype=bool)
-    delivered = np.zeros(shape)
-    adds_holder = np.zeros(shape, dtype=bool)
-    ads = np.zeros(shape)
-    weight = np.zeros(shape)
-    service_value = users.value + p.service_revenue_rate
-    for m in range(n_makers):
-        mine = device == m
-        held[m] = users.holds[:, holders.maker(m)] | (via_trust & mine & (month.data_quality > 0))
-        eligible[m] = (mine & on_platform) | held[m]
-        adds_holder[m] = ~(via_trust & mine)
-        delivered[m] = np.where(mine, month.data_quality, 0.0)
-        ads[m] = np.where(mine, advertising, 0.0)
-        weight[m] = np.where(mine, service_value, 0.0)
+    eligible = np.empty(shape, dtype=bool)
+    held = np.empty(shape, dtype=bool)
+    delivered = np.empty(shape)
+    adds_holder = np.empty(shape, dtype=bool)
+    ads = np.empty(shape)
+    weight = np.empty(shape)
+    _fill_maker_rows(
+        month.flow_device,
+        users.member,
+        users.holds,
+        holders.maker(0),
+        via_trust,
+        month.data_quality,
+        users.value + p.service_revenue_rate,
+        p.ad_rivalry_loss * ad_rates,
+        eligible,
+        held,
+        delivered,
+        adds_holder,
+        ads,
+        weight,
+    )
     # R² by number of contacts held, looked up (`model.flows.inference_table`): the most a
     # count reaches is a degree, and the ascent looks one step past it.
     most = int(users.degree.max(initial=0)) + 1
     r2 = inference_table(np.array([p.leakage]), most)[0]
-    harm_maker = users.harm_theta * p.misuse_maker * (1 + p.breach_harm_multiplier * hazard[0])
-    harm_broker = users.harm_theta * p.misuse_broker * (1 + p.breach_harm_multiplier * hazard[1])
+    counts = model.contact_count
     return FlowProblem(
         indptr=users.graph.indptr,
         indices=users.graph.indices,
@@ -154,7 +169,7 @@ def flow_problem(model: DataMarket) -> FlowProblem:
         maker_held=held,
         maker_delivered=delivered,
         maker_adds_holder=adds_holder,
-        maker_harm=np.ascontiguousarray(np.broadcast_to(harm_maker, shape)),
+        maker_harm=users.harm_theta * p.misuse_maker * (1 + p.breach_harm_multiplier * hazard[0]),
         maker_ads=ads,
         service_weight=weight,
         maker_security=float(p.security_maker),
@@ -164,11 +179,54 @@ def flow_problem(model: DataMarket) -> FlowProblem:
         quality_gain=float(p.quality_gain),
         quality_scale=float(p.quality_data_scale),
         broker_held=np.ascontiguousarray(users.holds[:, holders.brokers].T),
-        broker_harm=np.ascontiguousarray(np.broadcast_to(harm_broker, (n_brokers, n))),
+        broker_harm=users.harm_theta * p.misuse_broker * (1 + p.breach_harm_multiplier * hazard[1]),
         broker_security=float(p.security_broker),
         resale=float(p.broker_resale_value),
         broker_r2=r2,
+        maker_counts=np.ascontiguousarray(counts[:, holders.makers].T),
+        broker_counts=np.ascontiguousarray(counts[:, holders.brokers].T),
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_maker_rows(
+    device,
+    member,
+    holds,
+    first_maker,
+    via_trust,
+    data_quality,
+    value,
+    ad_rates,
+    eligible,
+    held,
+    delivered,
+    adds_holder,
+    ads,
+    weight,
+):
+    """The (M, N) rows of `FlowProblem` for makers, in one pass over the users: who m may hold
+    (its users on a platform, and anyone it holds), what it holds (a trust member's data it
+    uses through the trust counts, adding no holder), the service delivered, the advertising
+    lost and the service value (v + r) where the user has m's device."""
+    n_makers, n = held.shape
+    for j in range(n):
+        on_platform = False
+        advertising = 0.0
+        for p in range(member.shape[1]):
+            if member[j, p]:
+                on_platform = True
+                advertising += ad_rates[p]
+        for m in range(n_makers):
+            mine = device[j] == m
+            through_trust = via_trust[j] and mine
+            h = holds[j, first_maker + m] or (through_trust and data_quality[j] > 0)
+            held[m, j] = h
+            eligible[m, j] = (mine and on_platform) or h
+            adds_holder[m, j] = not through_trust
+            delivered[m, j] = data_quality[j] if mine else 0.0
+            ads[m, j] = advertising if mine else 0.0
+            weight[m, j] = value[j] if mine else 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,7 +280,7 @@ def _broker_value(held, counts, sharing, harm, security, resale, r2):
         for b in range(n_brokers):
             exposed = 1.0 if held[b, j] else r2[counts[b, j]]
             known += exposed
-            total -= harm[b, j] * exposed
+            total -= harm[j] * exposed
         total += resale * known / max(sharing[j], 1) - security * sharing[j]
     return total
 
@@ -271,6 +329,18 @@ def _contacts_maker_change(j, sign, indptr, indices, held, adds_holder, k, harm,
 
 
 @numba.njit(cache=True, nogil=True)
+def _mark_around(j, indptr, indices, dirty):
+    """Mark user j, her contacts and theirs: whose own or contacts' terms her flip changes (it
+    changes her contacts' counts, and so the contacts' terms of their contacts)."""
+    dirty[j] = True
+    for e in range(indptr[j], indptr[j + 1]):
+        i = indices[e]
+        dirty[i] = True
+        for f in range(indptr[i], indptr[i + 1]):
+            dirty[indices[f]] = True
+
+
+@numba.njit(cache=True, nogil=True)
 def _ascend_maker(
     indptr,
     indices,
@@ -290,30 +360,52 @@ def _ascend_maker(
     scale,
     private,
     sweeps,
+    settled_share,
     tolerance,
 ):
     """Coordinate ascent on one maker's holdings `held` and counts `k`, in place, over the
-    users in `eligible` (indices). `bound[j]` bounds her contacts' term (λ², the largest step
-    of R², times the sum of her contacts' harm), so that a user whose own change settles the
-    sign skips the loop over her contacts. With `private`, a user ignores her contacts' harm
-    (her own choice, see the module). Returns the sweeps run."""
+    users in `eligible` (indices). Returns the sweeps run.
+
+    `bound[j]` bounds her contacts' term (λ², the largest step of R², times the sum of her
+    contacts' harm), so that a user whose own change settles the sign skips the loop over her
+    contacts. With `private`, a user ignores her contacts' harm (her own choice, see the
+    module). After a sweep with few flips the next visits only the users a flip could have
+    turned: those within two contacts of a flipped user, and those whose last margin from
+    flipping is within what the flips since moved the maker's quality term (`drift`: each flip
+    moves it by at most 2(1 − γ)·max(v + r)·a/(D0 N) + max reach·a/(D0² N²), from q's slope
+    and curvature)."""
     n = held.size
     data = 0
     everyone = 0.0
     personal = 0.0
+    heaviest = 0.0
     for j in range(n):
         everyone += weight[j]
+        heaviest = max(heaviest, weight[j])
         if held[j]:
             data += 1
             personal += weight[j]
     quality = _quality(data / n, q0, gain, scale)
     more = _quality((data + 1) / n, q0, gain, scale)
     less = _quality((data - 1) / n, q0, gain, scale)
+    settled = int(eligible.size * settled_share)
+    # A sweep with at most this many flips marks them, and the next visits only the marked.
+    target_limit = 100 * max(settled, 1)
+    per_flip = 2.0 * (1.0 - generic) * heaviest * gain / (scale * n)
+    per_flip += everyone * gain / (scale * scale * n * n)
+    margin = np.full(n, -1.0)  # how far her change was from flipping her, when last computed
+    seen_at = np.zeros(n)  # the drift when it was
+    dirty = np.zeros(n, dtype=np.bool_)
+    drift = 0.0
     done = 0
+    targeted = False
     for _ in range(sweeps):
         done += 1
         flips = 0
         for j in eligible:
+            if targeted and not dirty[j] and margin[j] > drift - seen_at[j]:
+                continue
+            dirty[j] = False
             sign = -1 if held[j] else 1
             reach = generic * everyone + (1.0 - generic) * personal
             own = _own_maker_change(
@@ -333,29 +425,39 @@ def _ascend_maker(
             )
             # Her contacts' term lies in [−bound, 0] for an addition, [0, bound] for a drop.
             if private or not adds_holder[j]:
-                better = own > tolerance
-            elif (sign > 0 and own - bound[j] > tolerance) or (sign < 0 and own > tolerance):
-                better = True
-            elif (sign > 0 and own <= tolerance) or (sign < 0 and own + bound[j] <= tolerance):
-                better = False
+                change = own
+            elif sign > 0 and own - bound[j] > tolerance:
+                change = own - bound[j]
+            elif (sign < 0 and own > tolerance) or (sign > 0 and own <= tolerance):
+                change = own
+            elif sign < 0 and own + bound[j] <= tolerance:
+                change = own + bound[j]
             else:
-                contacts = _contacts_maker_change(
+                change = own + _contacts_maker_change(
                     j, sign, indptr, indices, held, adds_holder, k, harm, r2
                 )
-                better = own + contacts > tolerance
-            if better:
+            margin[j] = abs(change - tolerance)
+            seen_at[j] = drift
+            if change > tolerance:
                 flips += 1
                 held[j] = sign > 0
                 if adds_holder[j]:
                     for e in range(indptr[j], indptr[j + 1]):
                         k[indices[e]] += sign
+                    if flips <= target_limit:
+                        _mark_around(j, indptr, indices, dirty)
                 data += sign
                 personal += sign * weight[j]
                 quality = _quality(data / n, q0, gain, scale)
                 more = _quality((data + 1) / n, q0, gain, scale)
                 less = _quality((data - 1) / n, q0, gain, scale)
-        if flips == 0:
+                drift += per_flip
+        if flips <= settled:
             break
+        # After a sweep with many flips, the next visits everyone; with few, only the marked.
+        targeted = flips <= target_limit
+        if not targeted:
+            dirty[:] = False
     return done
 
 
@@ -369,7 +471,7 @@ def _own_broker_change(j, b, sign, held, counts, sharing, harm, security, resale
     own_leak = r2[counts[b, j]]
     after = resale * (known + sign * (1.0 - own_leak)) / max(sharing[j] + sign, 1)
     change = after - resale * known / max(sharing[j], 1)
-    return change - sign * (security + harm[b, j] * (1.0 - own_leak))
+    return change - sign * (security + harm[j] * (1.0 - own_leak))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -382,7 +484,7 @@ def _contacts_broker_change(j, b, sign, indptr, indices, held, counts, sharing, 
             continue
         low = counts[b, i] if sign > 0 else counts[b, i] - 1
         step = r2[low + 1] - r2[low]
-        change += sign * (resale / max(sharing[i], 1) - harm[b, i]) * step
+        change += sign * (resale / max(sharing[i], 1) - harm[i]) * step
     return change
 
 
@@ -400,12 +502,14 @@ def _ascend_brokers(
     resale,
     r2,
     sweeps,
+    settled_share,
     tolerance,
 ):
     """Coordinate ascent on every broker's holdings `held` (K, N), in place, with their counts
     and sharing. Her contacts' term for an addition lies in [−harm_bound, resale_bound] (the
     resale they add, the harm they suffer), the reverse for a drop. Returns the sweeps run."""
     n_brokers, n = held.shape
+    settled = int(n * n_brokers * settled_share)
     done = 0
     for _ in range(sweeps):
         done += 1
@@ -436,7 +540,7 @@ def _ascend_brokers(
                     sharing[j] += sign
                     for e in range(indptr[j], indptr[j + 1]):
                         counts[b, indices[e]] += sign
-        if flips == 0:
+        if flips <= settled:
             break
     return done
 
@@ -558,6 +662,36 @@ def _shifted(
     return out
 
 
+def _build(
+    problem: FlowProblem, makers: np.ndarray, brokers: np.ndarray, *nears: Allocation
+) -> Allocation:
+    """An allocation with its counts, built the cheapest way: from scratch (a pass over the
+    contacts of every holding) or from the nearest of `nears` (a pass over the contacts of the
+    holdings that differ)."""
+    best, cost = None, int(makers.sum() + brokers.sum())
+    for near in nears:
+        apart = int((makers ^ near.makers).sum() + (brokers ^ near.brokers).sum())
+        if apart < cost:
+            best, cost = near, apart
+    if best is None:
+        return _allocation(problem, makers, brokers)
+    dropped = _shifted(problem, best, best.makers & ~makers, best.brokers & ~brokers, -1)
+    return _shifted(problem, dropped, makers & ~best.makers, brokers & ~best.brokers, +1)
+
+
+def _realised(problem: FlowProblem) -> Allocation:
+    """The realised allocation, with phase 4's counts where the problem has them."""
+    if problem.maker_counts is None or problem.broker_counts is None:
+        return _allocation(problem, problem.maker_held, problem.broker_held)
+    return Allocation(
+        problem.maker_held.copy(),
+        problem.broker_held.copy(),
+        problem.maker_counts.astype(np.int32, copy=True),
+        problem.broker_counts.astype(np.int32, copy=True),
+        problem.broker_held.sum(axis=0, dtype=np.int32),
+    )
+
+
 def _values(problem: FlowProblem, state: Allocation) -> np.ndarray:
     """W of an allocation per maker and, last, of the brokers."""
     n_makers = state.makers.shape[0]
@@ -580,7 +714,7 @@ def _values(problem: FlowProblem, state: Allocation) -> np.ndarray:
 def _maker_args(problem: FlowProblem, m: int) -> tuple:
     return (
         problem.maker_adds_holder[m],
-        problem.maker_harm[m],
+        problem.maker_harm,
         problem.maker_ads[m],
         problem.service_weight[m],
         problem.maker_security,
@@ -603,11 +737,11 @@ def contact_bounds(problem: FlowProblem) -> tuple[np.ndarray, np.ndarray, np.nda
     lam2 = problem.maker_r2[1] - problem.maker_r2[0]  # λ², the largest step of R²
     n = problem.n_users
     maker = np.zeros(n)
-    if problem.maker_harm.shape[0]:
-        maker = lam2 * _neighbour_sums(problem.indptr, problem.indices, problem.maker_harm[0])
+    if problem.maker_held.shape[0]:
+        maker = lam2 * _neighbour_sums(problem.indptr, problem.indices, problem.maker_harm)
     broker_harm = np.zeros(n)
-    if problem.broker_harm.shape[0]:
-        worst = problem.broker_harm.max(axis=0)
+    if problem.broker_held.shape[0]:
+        worst = problem.broker_harm
         broker_harm = (problem.broker_r2[1] - problem.broker_r2[0]) * _neighbour_sums(
             problem.indptr, problem.indices, worst
         )
@@ -635,6 +769,7 @@ def _ascend(
                 *_maker_args(problem, h),
                 private,
                 PLANNER_SWEEPS,
+                PLANNER_SETTLED,
                 PLANNER_TOLERANCE,
             )
         elif state.brokers.shape[0] and not private:
@@ -648,6 +783,7 @@ def _ascend(
                 bounds[2],
                 *_broker_args(problem),
                 PLANNER_SWEEPS,
+                PLANNER_SETTLED,
                 PLANNER_TOLERANCE,
             )
 
@@ -671,9 +807,8 @@ class PlannerGap:
     transaction_loss: float
     oversharing_share: float  # realised holdings the first best does not have, of all realised
     undersharing_share: float  # first-best holdings not realised, of all first-best holdings
-    first_best_makers: np.ndarray  # d*, kept to start next month's search from
-    first_best_brokers: np.ndarray
-    private_makers: np.ndarray  # users' own maker flows, likewise
+    first_best: Allocation  # d*, kept to start next month's search from
+    private: Allocation  # users' own maker flows (brokers as in d*), likewise
 
 
 def first_best(
@@ -681,14 +816,14 @@ def first_best(
     realised: Allocation,
     realised_value: np.ndarray,
     bounds: tuple,
-    warm: tuple[np.ndarray, np.ndarray] | None = None,
+    warm: Allocation | None = None,
 ) -> tuple[Allocation, np.ndarray]:
     """d* and its W per maker and (last) for the brokers: the ascent from last month's first
     best (`warm`, what may still be held of it) for each holder where it does at least as well
     as the realised allocation, else the ascent from the realised allocation."""
     fallback = None
-    if warm is not None and warm[0].shape == problem.maker_held.shape:
-        start = _allocation(problem, warm[0] & problem.maker_eligible, warm[1])
+    if warm is not None and warm.makers.shape == problem.maker_held.shape:
+        start = _build(problem, warm.makers & problem.maker_eligible, warm.brokers, warm, realised)
         _ascend(problem, start, bounds)
         value = _values(problem, start)
         if np.all(value >= realised_value):
@@ -713,8 +848,8 @@ def planner_gap(
     *,
     conflict: float,
     transaction: float,
-    warm: tuple[np.ndarray, np.ndarray] | None = None,
-    warm_private: np.ndarray | None = None,
+    warm: Allocation | None = None,
+    warm_private: Allocation | None = None,
     bounds: tuple | None = None,
 ) -> PlannerGap:
     """The month's benchmark. `conflict` and `transaction` are the realised month's losses
@@ -727,28 +862,29 @@ def planner_gap(
     n = problem.n_users
     bounds = contact_bounds(problem) if bounds is None else bounds
     held_m, held_b = problem.maker_held, problem.broker_held
-    realised = _allocation(problem, held_m, held_b)
+    realised = _realised(problem)
     w_realised = _values(problem, realised)
     star, w_star = first_best(problem, realised, w_realised, bounds, warm)
     star_m, star_b = star.makers, star.brokers
     # The two moves from the realised allocation d: O drops d ∖ d*, U adds d* ∖ d.
-    meet = _shifted(problem, realised, held_m & ~star_m, held_b & ~star_b, -1)
-    join = _shifted(problem, realised, star_m & ~held_m, star_b & ~held_b, +1)
+    meet = _build(problem, held_m & star_m, held_b & star_b, realised, star)
+    join = _build(problem, held_m | star_m, held_b | star_b, realised, star)
     gain = float((w_star - w_realised).sum())
     drop = float((_values(problem, meet) - w_realised).sum())  # W(d ∧ d*) − W(d)
     add = float((_values(problem, join) - w_realised).sum())  # W(d ∨ d*) − W(d)
     over = 0.5 * drop + 0.5 * (gain - add)
     under = 0.5 * add + 0.5 * (gain - drop)
     # Users' own maker flows, the harm to their contacts aside, against d* (makers' parts).
-    if warm_private is not None and warm_private.shape == held_m.shape:
-        private = _allocation(problem, warm_private & problem.maker_eligible, star_b)
+    if warm_private is not None and warm_private.makers.shape == held_m.shape:
+        start = warm_private.makers & problem.maker_eligible
+        private = _build(problem, start, star_b, warm_private, star, realised)
     else:
-        private = _allocation(problem, held_m, star_b)
+        private = _build(problem, held_m, star_b, star, realised)
     _ascend(problem, private, bounds, private=True)
     p_m = private.makers
     w_private = _values(problem, private)[:-1].sum()
-    p_meet = _shifted(problem, private, p_m & ~star_m, np.zeros_like(held_b), -1)
-    p_join = _shifted(problem, private, star_m & ~p_m, np.zeros_like(held_b), +1)
+    p_meet = _build(problem, p_m & star_m, star_b, private, star)
+    p_join = _build(problem, p_m | star_m, star_b, private, star)
     externality = 0.5 * (_values(problem, p_meet)[:-1].sum() - w_private) + 0.5 * (
         w_star[:-1].sum() - _values(problem, p_join)[:-1].sum()
     )
@@ -767,9 +903,8 @@ def planner_gap(
         transaction_loss=transaction * scale,
         oversharing_share=extra / n_held if n_held else 0.0,
         undersharing_share=missing / n_best if n_best else 0.0,
-        first_best_makers=star_m,
-        first_best_brokers=star_b,
-        private_makers=p_m,
+        first_best=star,
+        private=private,
     )
 
 
@@ -798,12 +933,12 @@ def month_planner_gap(model: DataMarket) -> PlannerGap:
         problem,
         conflict=month.degradation_loss,
         transaction=month.compliance_paid + month.reading_cost,
-        warm=model.first_best,
-        warm_private=model.private_flows,
+        warm=model.planner_state[0] if model.planner_state else None,
+        warm_private=model.planner_state[1] if model.planner_state else None,
         bounds=model.planner_bounds,
     )
-    model.first_best = (gap.first_best_makers, gap.first_best_brokers)
-    model.private_flows = gap.private_makers
+    model.planner_state = (gap.first_best, gap.private)
+    model.first_best = (gap.first_best.makers, gap.first_best.brokers)
     return gap
 
 

@@ -66,7 +66,7 @@ def _problem(
         maker_held=held,
         maker_delivered=np.where(held, rng.uniform(0.5, 1, (makers, n)), 0.0),
         maker_adds_holder=adds,
-        maker_harm=np.broadcast_to(harm * 0.4, (makers, n)).copy(),
+        maker_harm=harm * 0.4,
         maker_ads=ads,
         service_weight=weight,
         maker_security=0.05,
@@ -76,7 +76,7 @@ def _problem(
         quality_gain=1.0,
         quality_scale=0.2,
         broker_held=rng.random((brokers, n)) < 0.3,
-        broker_harm=np.broadcast_to(harm, (brokers, n)).copy(),
+        broker_harm=harm,
         broker_security=0.01,
         resale=3.0,
         broker_r2=inference_table(np.array([0.4]), n + 1)[0],
@@ -107,7 +107,7 @@ def _reference_value(problem: FlowProblem, makers: np.ndarray, brokers: np.ndarr
         total += quality * (weight * (g + (1 - g) * makers[m])).sum()
         total -= (problem.maker_ads[m] * makers[m]).sum()
         total -= problem.maker_security * (makers[m] & adds).sum()
-        total -= (problem.maker_harm[m] * exposure).sum()
+        total -= (problem.maker_harm * exposure).sum()
     if brokers.shape[0]:
         sharing = brokers.sum(axis=0)
         known = np.zeros(n)
@@ -115,7 +115,7 @@ def _reference_value(problem: FlowProblem, makers: np.ndarray, brokers: np.ndarr
             k = graph @ brokers[b].astype(float)
             exposure = np.where(brokers[b], 1.0, r2(k, np.sqrt(problem.broker_r2[1])))
             known += exposure
-            total -= (problem.broker_harm[b] * exposure).sum()
+            total -= (problem.broker_harm * exposure).sum()
         total += (problem.resale * known / np.maximum(sharing, 1)).sum()
         total -= problem.broker_security * sharing.sum()
     return float(total)
@@ -180,7 +180,7 @@ def test_the_gap_splits_exactly_and_is_never_negative(seed):
     problem = _problem(seed, n=40, degree=5.0)
     gap = planner_gap(problem, conflict=3.0, transaction=2.0)
     n = problem.n_users
-    best = allocation_value(problem, gap.first_best_makers, gap.first_best_brokers)
+    best = allocation_value(problem, gap.first_best.makers, gap.first_best.brokers)
     realised = allocation_value(problem, problem.maker_held, problem.broker_held)
     assert best >= realised
     assert gap.oversharing_loss + gap.undersharing_loss == pytest.approx((best - realised) / n)
@@ -191,13 +191,13 @@ def test_the_gap_splits_exactly_and_is_never_negative(seed):
     assert gap.conflict_loss >= 3.0 / n  # plus the service delivered below full value
     meet = allocation_value(
         problem,
-        problem.maker_held & gap.first_best_makers,
-        problem.broker_held & gap.first_best_brokers,
+        problem.maker_held & gap.first_best.makers,
+        problem.broker_held & gap.first_best.brokers,
     )
     join = allocation_value(
         problem,
-        problem.maker_held | gap.first_best_makers,
-        problem.broker_held | gap.first_best_brokers,
+        problem.maker_held | gap.first_best.makers,
+        problem.broker_held | gap.first_best.brokers,
     )
     expected_over = 0.5 * (meet - realised) + 0.5 * (best - join)
     assert gap.oversharing_loss == pytest.approx(expected_over / n)
@@ -209,9 +209,9 @@ def test_no_oversharing_at_the_first_best_and_no_gap_when_realised_is_optimal():
     at_best = FlowProblem(
         **{
             **problem.__dict__,
-            "maker_held": gap.first_best_makers,
-            "maker_delivered": gap.first_best_makers.astype(float),
-            "broker_held": gap.first_best_brokers,
+            "maker_held": gap.first_best.makers,
+            "maker_delivered": gap.first_best.makers.astype(float),
+            "broker_held": gap.first_best.brokers,
         }
     )
     again = planner_gap(at_best, conflict=0.0, transaction=0.0)
