@@ -51,6 +51,8 @@ class Month:
     degradation_loss: float = 0.0  # CU lost to degraded apps (users and platforms' ads)
     compliance_paid: float = 0.0  # CU of compliance costs
     reading_cost: float = 0.0  # CU of users' time reading requests
+    licence_cost: float = 0.0  # CU of platforms' liability for sharing under their licences
+    trust_cost: float = 0.0  # CU of the trust's running and security costs
     breaches: int = 0
     illegal_traders: set = field(default_factory=set)  # firms that traded data illegally
     illegal_records: dict = field(default_factory=dict)  # firm id → records traded illegally

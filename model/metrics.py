@@ -141,7 +141,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "transaction_loss": (
         "benchmark",
         "CU per user per month",
-        "welfare lost to transaction costs: compliance, and users' time reading requests",
+        "welfare lost to transaction costs: compliance, users' time reading requests, platforms' "
+        "liability for licensed sharing, the trust's running costs",
     ),
     # Beyond §7: events an analyst asks about when reading a run.
     "port_share": ("events", "share", "share of users who ported their platform data this month"),

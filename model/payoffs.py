@@ -164,6 +164,7 @@ def settle(model: DataMarket) -> None:
                 continue
             shared = int(tally.shared_by[index, m])
             platform.costs += p.licence_liability * shared
+            month.licence_cost += p.licence_liability * shared
             ledger.transfer(maker, platform, model.fee[index, m] * shared, "access fee")
     relationships = (model.licensed | model.taking).sum(axis=0)
     if model.trust is not None:
@@ -212,7 +213,9 @@ def settle(model: DataMarket) -> None:
             if trust.licensed[m]:
                 count = int(tally.trust_by_device[m])
                 ledger.transfer(maker, trust, trust.fee_per_member[m] * count, "trust fee")
-        trust.costs += p.trust_running_cost * trust.members + p.security_trust * trust.members
+        running = p.trust_running_cost * trust.members + p.security_trust * trust.members
+        trust.costs += running
+        month.trust_cost = running
         pot = max(trust.fees_received - trust.costs, 0.0)
         trust.dividend = pot / trust.members if trust.members else 0.0
         _add_where(utility, users.trust_member, trust.dividend)

@@ -43,10 +43,11 @@ realised allocation is a candidate, W(d*) ≥ W(realised): the gap is never nega
 
 The gap. `welfare_gap` = W(d*) − W(d) + what the realised month loses outside the allocation:
 `conflict_loss` (apps degraded by blocking, and data delivered below its full value: taken
-rather than licensed, blocked, a decaying snapshot) and `transaction_loss` (compliance costs and
-users' time reading requests), which the first best does not incur. W(d*) − W(d) splits exactly
-into `oversharing_loss` + `undersharing_loss`, the Shapley values of two moves, O = drop the
-realised flows the first best lacks, U = add the first-best flows not realised:
+rather than licensed, blocked, a decaying snapshot) and `transaction_loss` (what the mechanisms
+that move data cost: compliance, users' time reading requests, platforms' liability for sharing
+under a licence, the trust's running costs), which the first best does not incur. W(d*) − W(d)
+splits exactly into `oversharing_loss` + `undersharing_loss`, the Shapley values of two moves,
+O = drop the realised flows the first best lacks, U = add the first-best flows not realised:
 
     oversharing_loss  = ½[W(d ∧ d*) − W(d)] + ½[W(d*) − W(d ∨ d*)]
     undersharing_loss = ½[W(d ∨ d*) − W(d)] + ½[W(d*) − W(d ∧ d*)]
@@ -932,7 +933,10 @@ def month_planner_gap(model: DataMarket) -> PlannerGap:
     gap = planner_gap(
         problem,
         conflict=month.degradation_loss,
-        transaction=month.compliance_paid + month.reading_cost,
+        transaction=month.compliance_paid
+        + month.reading_cost
+        + month.licence_cost
+        + month.trust_cost,
         warm=model.planner_state[0] if model.planner_state else None,
         warm_private=model.planner_state[1] if model.planner_state else None,
         bounds=model.planner_bounds,

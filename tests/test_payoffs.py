@@ -388,6 +388,7 @@ def plain_settle(model: DataMarket) -> None:
                 continue
             shared = int(shared_by[m])
             platform.costs += p.licence_liability * shared
+            month.licence_cost += p.licence_liability * shared
             ledger.transfer(maker, platform, model.fee[index, m] * shared, "access fee")
     relationships = (model.licensed | model.taking).sum(axis=0)
     if model.trust is not None:
@@ -429,7 +430,9 @@ def plain_settle(model: DataMarket) -> None:
             if trust.licensed[m]:
                 count = int((members & (users.device == m)).sum())
                 ledger.transfer(maker, trust, trust.fee_per_member[m] * count, "trust fee")
-        trust.costs += p.trust_running_cost * trust.members + p.security_trust * trust.members
+        running = p.trust_running_cost * trust.members + p.security_trust * trust.members
+        trust.costs += running
+        month.trust_cost = running
         pot = max(trust.fees_received - trust.costs, 0.0)
         trust.dividend = pot / trust.members if trust.members else 0.0
         utility += np.where(members, trust.dividend, 0.0)

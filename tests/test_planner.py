@@ -264,3 +264,37 @@ def test_a_regime_that_follows_the_planner_has_a_gap_near_zero():
         gap = follows.datacollector.get_model_vars_dataframe()["welfare_gap"].iloc[2:]
         reference = other.datacollector.get_model_vars_dataframe()["welfare_gap"].iloc[2:]
         assert gap.mean() < 0.1 * reference.mean(), basis
+
+
+def test_where_the_first_best_is_shared_the_gap_orders_regimes_opposite_to_welfare():
+    # Month 1 from the common start, with nothing else moving (no breaches, no device
+    # replacement, no platform revision, nobody joining a trust): every regime faces the same
+    # first best, so realised welfare + gap is the same number in each, and the gap ranks the
+    # regimes exactly opposite to their total welfare.
+    still = dict(
+        n_users=1_500,
+        rng=6,
+        breach_base_hazard=0.0,
+        replacement_hazard=0.0,
+        platform_revision_rate=0.0,
+        trust_uptake=0.0,
+    )
+    totals = {}
+    for regime in (
+        "platform_control",
+        "click_through",
+        "informed_consent",
+        "portability",
+        "data_trust",
+        "ban",
+        "recipient_liability",
+    ):
+        market = DataMarket(regime=regime, **still)
+        market.step()
+        metrics = market.metrics
+        totals[regime] = (metrics["total_welfare"], metrics["welfare_gap"])
+    first_best = [w + gap for w, gap in totals.values()]
+    assert max(first_best) - min(first_best) < 1e-9 * max(abs(v) for v in first_best)
+    by_welfare = sorted(totals, key=lambda r: totals[r][0])
+    by_gap = sorted(totals, key=lambda r: -totals[r][1])
+    assert by_welfare == by_gap
