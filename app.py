@@ -130,7 +130,7 @@ model_params = {
         "Portability: users move their data to the maker", LEVER_CHOICES["portability"], AS_REGIME
     ),
     "access_fee_cap": _select(
-        "Access fee cap (CU per shared user per month)",
+        "Access fee cap (CNY per shared user per month)",
         LEVER_CHOICES["access_fee_cap"],
         AS_REGIME,
     ),
@@ -296,7 +296,7 @@ def Status(lab: MarketLab):
         )
         solara.Text(
             "Set the next run in the sidebar, then press Reset; Step plays one month, "
-            "▶ plays on. CU: currency units.",
+            "▶ plays on. Money in 2017 yuan (CNY).",
             style={"font-size": "0.85em", "color": "#555"},
         )
     return main

@@ -77,7 +77,7 @@ def metric_name(metric: str) -> str:
 
 
 def metric_label(metric: str) -> str:
-    """The metric's name in words with its unit: "Total welfare (CU per user per month)"."""
+    """The metric's name in words with its unit: "Total welfare (CNY per user per month)"."""
     return f"{metric_name(metric)} ({METRICS[metric][1]})"
 
 

@@ -12,7 +12,7 @@ tests and `benchmarks/viz_step.py` call it directly.
   contacts among them, coloured by third-party exposure.
 - `compare_regimes`, `comparison_figure`: every preset regime's headline metrics, from the same
   seed, scenario and uncertainties, beside the current run's.
-- `status_text`: the line "Month 3 · total welfare 14.21 CU per user per month · consent rate
+- `status_text`: the line "Month 3 · total welfare 14.21 CNY per user per month · consent rate
   0.97" the page shows ("consent rate — (no requests this month)" in a month without any).
 """
 
@@ -233,8 +233,8 @@ MARKET_PAIRS = ("licensed_pairs", "blocked_pairs", "taking_pairs", "open_dispute
 
 def welfare_figure(market: DataMarket) -> go.Figure:
     """Welfare decomposition by month: total, consumer surplus, each kind of profit, privacy
-    harm (CU per user per month; privacy harm is already inside consumer surplus)."""
-    return _lines(metrics_frame(market), WELFARE, "CU per user per month")
+    harm (CNY per user per month; privacy harm is already inside consumer surplus)."""
+    return _lines(metrics_frame(market), WELFARE, "CNY per user per month")
 
 
 def privacy_figure(market: DataMarket) -> go.Figure:
@@ -247,7 +247,7 @@ def privacy_figure(market: DataMarket) -> go.Figure:
 
 def market_figure(market: DataMarket) -> go.Figure:
     """Licensed, blocked and taking platform–maker pairs and open disputes (left axis, pairs)
-    and the mean access fee (right axis, CU per shared user per month), by month."""
+    and the mean access fee (right axis, CNY per shared user per month), by month."""
     frame = metrics_frame(market)
     fig = _lines(frame, MARKET_PAIRS, "platform–maker pairs")
     fees = frame["mean_access_fee"] if "mean_access_fee" in frame else pd.Series(dtype=float)
@@ -258,11 +258,11 @@ def market_figure(market: DataMarket) -> go.Figure:
             name="mean access fee (right axis)",
             yaxis="y2",
             line=dict(dash="dot"),
-            hovertemplate="mean fee: %{y:.3f} CU per shared user per month<extra></extra>",
+            hovertemplate="mean fee: %{y:.3f} CNY per shared user per month<extra></extra>",
         )
     )
     fig.update_layout(
-        yaxis2=dict(title="CU per shared user per month", overlaying="y", side="right"),
+        yaxis2=dict(title="CNY per shared user per month", overlaying="y", side="right"),
         margin=dict(l=50, r=60, t=10, b=40),
     )
     return fig
@@ -513,7 +513,7 @@ def comparison_figure(table: pd.DataFrame, current: dict[str, float] | None = No
         )
     fig.update_layout(
         xaxis_title="mean exposure (share)",
-        yaxis_title="total welfare (CU per user per month)",
+        yaxis_title="total welfare (CNY per user per month)",
         margin=dict(l=50, r=10, t=10, b=40),
         height=340,
         legend=dict(orientation="h", y=-0.2),
@@ -525,15 +525,15 @@ def comparison_figure(table: pd.DataFrame, current: dict[str, float] | None = No
 
 
 def status_text(market: DataMarket) -> str:
-    """ "Month 3 · total welfare 14.21 CU per user per month · consent rate 0.97" (the latest
+    """ "Month 3 · total welfare 14.21 CNY per user per month · consent rate 0.97" (the latest
     month played; dashes before the first)."""
     months = int(market.steps)
     if not market.metrics:
-        return f"Month {months} · total welfare — CU per user per month · consent rate —"
+        return f"Month {months} · total welfare — CNY per user per month · consent rate —"
     welfare, consent = market.metrics["total_welfare"], market.metrics["consent_rate"]
     rate = f"{consent:.2f}" if math.isfinite(consent) else "— (no requests this month)"
     return (
-        f"Month {months} · total welfare {welfare:.2f} CU per user per month · consent rate {rate}"
+        f"Month {months} · total welfare {welfare:.2f} CNY per user per month · consent rate {rate}"
     )
 
 

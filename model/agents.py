@@ -80,7 +80,7 @@ class Firm(mesa.Agent):
 class StrategicFirm(Firm):
     """A firm with a strategy toward each counterpart, learnt by logit over averaged payoffs.
 
-    `attraction[c, s]` is the exponentially averaged payoff (CU per user of the market per month)
+    `attraction[c, s]` is the exponentially averaged payoff (CNY per user of the market per month)
     of strategy s toward counterpart c; it is updated every month with the payoff each strategy
     would have earned against the counterpart's current strategy (experience-weighted attraction
     with full weight on foregone payoffs), and a strategy is chosen at each review.
@@ -144,7 +144,7 @@ class DeviceMaker(StrategicFirm):
         self.quality = 0.0  # AI-service quality q_m
         self.data_share = 0.0  # share of all users whose data it can use, D_m
         self.acceptance = float("nan")  # smoothed share of its requests accepted; nan: none yet
-        # Set each month in phase 5 (`model.markets.set_device_prices`), CU per user per month:
+        # Set each month in phase 5 (`model.markets.set_device_prices`), CNY per user per month:
         self.price = 0.0  # p_m, what each user of its devices pays it this month
         self.effective_cost = 0.0  # c̃_m, its marginal cost of a device user, net of data revenue
         self.markup = 0.0  # p_m − c̃_m, what one more device user adds to its profit
@@ -165,8 +165,8 @@ class DataTrust(Firm):
         super().__init__(model, index)
         self.licensed = np.zeros(n_makers, dtype=bool)
         self.offered = np.zeros(n_makers, dtype=bool)  # makers it expects to license to
-        self.fee_per_member = np.zeros(n_makers)  # CU per member-user per month
-        self.dividend = 0.0  # CU per member per month, last paid
+        self.fee_per_member = np.zeros(n_makers)  # CNY per member-user per month
+        self.dividend = 0.0  # CNY per member per month, last paid
         self.members = 0
 
     @property
@@ -189,7 +189,7 @@ class Regulator(mesa.Agent):
 
     def __init__(self, model: DataMarket) -> None:
         super().__init__(model)
-        self.profit = 0.0  # fines collected this month, CU
+        self.profit = 0.0  # fines collected this month, CNY
         self.audits = 0
 
     @property

@@ -50,17 +50,17 @@ def answer_requests(
     Args:
         rng: the model's generator.
         read_probability: chance each user reads, in [0, 1].
-        gain: G, CU per month: the personalised service over the generic one, plus any payment.
-        cost: C, CU per month: present bias · θ · ρ_h · Δe.
-        refusal_loss: L, CU per month.
+        gain: G, CNY per month: the personalised service over the generic one, plus any payment.
+        cost: C, CNY per month: present bias · θ · ρ_h · Δe.
+        refusal_loss: L, CNY per month.
         refusal_costs_service: the regime's bundling lever.
         p_click: acceptance by a non-reader under bundling.
         p_neutral: acceptance by a non-reader with a real reject option.
-        noise: logistic scale of ε, CU per month (0 = deterministic readers).
+        noise: logistic scale of ε, CNY per month (0 = deterministic readers).
         payment: what the buyer offers each user per month for her consent (None: nothing).
             A reader adds it to G; a non-reader responds only to its salience.
         salience: how much a salient payment raises a non-reader's log-odds of accepting, per
-            CU per month (`model.prices.nonreader_acceptance`).
+            CNY per month (`model.prices.nonreader_acceptance`).
     """
     n = gain.shape[0]
     payment = np.zeros(n) if payment is None else payment
@@ -228,7 +228,7 @@ def consent_offers(
 
 
 def marginal_data_value(model: DataMarket, m: int, taken: bool) -> float:
-    """MV: what one more consenting user's data is worth to maker m per month, CU: the value of
+    """MV: what one more consenting user's data is worth to maker m per month, CNY: the value of
     her data to it (`data_value_per_user`), less where taken data is worth less, less the
     licence fee per shared user where it comes by licence."""
     params = model.p
@@ -242,7 +242,7 @@ def marginal_data_value(model: DataMarket, m: int, taken: bool) -> float:
 
 def data_value_per_user(model: DataMarket, m: int, data_value: float = 1.0) -> float:
     """What one more user's data (of value share `data_value`) is worth to maker m per month,
-    CU: its service revenue from personalising for her, plus what her data adds to its quality
+    CNY: its service revenue from personalising for her, plus what her data adds to its quality
     for all its users' service revenue (the slope of q = q0 + a(1 − exp(−D/D0)) at its data
     share), less, under recipient liability, the harm it expects to compensate. What better
     quality does to its device sales is left out."""

@@ -81,7 +81,7 @@ def overall_exposure(e: np.ndarray, third_party: np.ndarray) -> np.ndarray:
 
 
 def privacy_harm(theta: np.ndarray, e: np.ndarray, misuse: np.ndarray) -> np.ndarray:
-    """Monthly harm H[i] = θ[i] · Σ_h ρ_h · e[i,h], CU per month."""
+    """Monthly harm H[i] = θ[i] · Σ_h ρ_h · e[i,h], CNY per month."""
     return theta * (e @ misuse)
 
 
@@ -93,7 +93,7 @@ def breach_hazard(base: float, security: np.ndarray, scale: float) -> np.ndarray
 def breach_harm(
     theta: np.ndarray, e: np.ndarray, breached: np.ndarray, multiplier: float
 ) -> np.ndarray:
-    """One-off harm of this month's breaches: κ · θ[i] · Σ_{h breached} e[i,h], CU."""
+    """One-off harm of this month's breaches: κ · θ[i] · Σ_{h breached} e[i,h], CNY."""
     if not breached.any():
         return np.zeros_like(theta)
     return multiplier * theta * e[:, breached].sum(axis=1)

@@ -45,30 +45,30 @@ class Month:
     withdrawals: int = 0  # consents withdrawn
     resolved: int = 0  # complaints resolved
     settlements: int = 0  # mediations that sent a pair back to the table
-    fines: float = 0.0  # CU collected
-    data_payments: float = 0.0  # CU paid by makers to users for consent
+    fines: float = 0.0  # CNY collected
+    data_payments: float = 0.0  # CNY paid by makers to users for consent
     paid_consents: int = 0  # users with a consent to their device's maker whose data flowed
-    degradation_loss: float = 0.0  # CU lost to degraded apps (users and platforms' ads)
-    compliance_paid: float = 0.0  # CU of compliance costs
-    reading_cost: float = 0.0  # CU of users' time reading requests
-    licence_cost: float = 0.0  # CU of platforms' liability for sharing under their licences
-    trust_cost: float = 0.0  # CU of the trust's running and security costs
+    degradation_loss: float = 0.0  # CNY lost to degraded apps (users and platforms' ads)
+    compliance_paid: float = 0.0  # CNY of compliance costs
+    reading_cost: float = 0.0  # CNY of users' time reading requests
+    licence_cost: float = 0.0  # CNY of platforms' liability for sharing under their licences
+    trust_cost: float = 0.0  # CNY of the trust's running and security costs
     breaches: int = 0
     illegal_traders: set = field(default_factory=set)  # firms that traded data illegally
     illegal_records: dict = field(default_factory=dict)  # firm id → records traded illegally
-    illegal_gains: dict = field(default_factory=dict)  # firm id → CU gained from them
+    illegal_gains: dict = field(default_factory=dict)  # firm id → CNY gained from them
     reads: np.ndarray = field(init=False)  # requests each user read
-    breach_harm: np.ndarray = field(init=False)  # one-off harm of this month's breaches, CU
+    breach_harm: np.ndarray = field(init=False)  # one-off harm of this month's breaches, CNY
     data_quality: np.ndarray = field(init=False)  # value share of the device maker's data
     flow_device: np.ndarray = field(init=False)  # each user's device when data flowed
     licensed_users: np.ndarray = field(init=False)  # reached through a licence
     breached: np.ndarray = field(init=False)  # (H,) holders breached
-    harm: np.ndarray = field(init=False)  # monthly privacy harm, CU
-    personalisation_gain: np.ndarray = field(init=False)  # CU per month
+    harm: np.ndarray = field(init=False)  # monthly privacy harm, CNY
+    personalisation_gain: np.ndarray = field(init=False)  # CNY per month
     contact_share: np.ndarray = field(init=False)  # (N, P) contacts on each platform
     platform_contacts: np.ndarray | None = None  # the same, from phase 4's pass over the graph
     buyers: np.ndarray = field(init=False)  # users who replaced their device
-    utility: np.ndarray = field(init=False)  # money-metric utility, CU per month
+    utility: np.ndarray = field(init=False)  # money-metric utility, CNY per month
 
     def __post_init__(self) -> None:
         self.reads = np.zeros(self.n_users)
@@ -142,7 +142,7 @@ class DataMarket(mesa.Model):
         self.licensed = np.zeros(shape, dtype=bool)
         self.taking = np.zeros(shape, dtype=bool)
         self.blocked = np.zeros(shape, dtype=bool)
-        self.fee = np.zeros(shape)  # CU per shared user per month, fixed for a contract
+        self.fee = np.zeros(shape)  # CNY per shared user per month, fixed for a contract
         self.contract_until = np.zeros(shape, dtype=np.int64)  # month the contract expires
         self.mediated = np.zeros(shape, dtype=bool)  # sent back to the table this month
         self.dispute_filed = np.full(shape, -1, dtype=np.int64)  # month filed, −1 if none
@@ -172,7 +172,7 @@ class DataMarket(mesa.Model):
                 "fees_paid": "fees_paid",
                 "fees_received": "fees_received",
                 "fines": "fines",
-                "price": "price",  # a maker's device price, CU per user per month; NaN else
+                "price": "price",  # a maker's device price, CNY per user per month; NaN else
             },
         )
         self.metrics: dict[str, float] = {}

@@ -50,10 +50,10 @@ def device_utility(
     prices: np.ndarray | None = None,
     expected: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(N, M) money-metric utility of each maker's device for each user, CU per month.
+    """(N, M) money-metric utility of each maker's device for each user, CNY per month.
 
     With `rows` (user indices), only those users' rows: the same values, for a fraction of the
-    work (only the month's buyers choose a device). `prices` (M,), CU per month, default each
+    work (only the month's buyers choose a device). `prices` (M,), CNY per month, default each
     maker's current `price`; with zeros, the value of each device before its price. `expected`
     (M,), x̄_m below, saves working it out again where it is at hand (`DeviceCosts`).
     """
@@ -91,7 +91,7 @@ def device_utility(
 #: to month). A numerical setting, not economics: it bounds the work to a few (S, M) passes a
 #: month. At the defaults the sample's shares differ from the population's by well under 0.01.
 PRICE_SAMPLE_USERS = 10_000
-#: The fixed point stops when no price moves by more than this, CU per month.
+#: The fixed point stops when no price moves by more than this, CNY per month.
 PRICE_TOLERANCE = 1e-10
 #: ... or after this many iterations (a maker with nearly every user converges slowly, at the
 #: rate E[P²]/E[P] of its buyers' choice probabilities; prices are then near the ceiling).
@@ -102,7 +102,7 @@ class BertrandPrices(NamedTuple):
     """The makers' prices in the Bertrand–Nash equilibrium of the device market, and at them:
 
     prices, markups (price − effective cost c̃) and the shares the logit predicts among the
-    sampled users, each (M,), CU per month or share; how many iterations the fixed point took
+    sampled users, each (M,), CNY per month or share; how many iterations the fixed point took
     and whether it met `PRICE_TOLERANCE`.
     """
 
@@ -126,8 +126,8 @@ def bertrand_prices(
     """Each maker's price in the Bertrand–Nash equilibrium of a (mixed) logit device market.
 
     `value` (S, M): each sampled user's money-metric utility of each maker's device before its
-    price (CU per month); `cost` (M,): each maker's effective marginal cost c̃ of one more device
-    user (CU per month, `device_costs`); σ = `sensitivity`. Buyer i picks maker m with
+    price (CNY per month); `cost` (M,): each maker's effective marginal cost c̃ of one more device
+    user (CNY per month, `device_costs`); σ = `sensitivity`. Buyer i picks maker m with
     P[i,m] = exp(σ (value[i,m] − p_m)) / Σ_k exp(σ (value[i,k] − p_k)); s_m = mean_i P[i,m].
     Single-product makers maximise (p_m − c̃_m) s_m(p), whose first-order condition with
     ∂s_m/∂p_m = −σ mean_i P[i,m] (1 − P[i,m]) is the mixed-logit one
@@ -248,7 +248,7 @@ def _zeta_fixed_point(value, cost, ceiling, start, sensitivity, tolerance, max_i
 @dataclass(frozen=True)
 class DeviceCosts:
     """What one more user of each maker's devices costs it and earns it beyond her payment,
-    each (M,), CU per device user per month: the parts of its effective marginal cost c̃.
+    each (M,), CNY per device user per month: the parts of its effective marginal cost c̃.
 
     A per-user figure is the maker's current users' average (a buyer is like them): the share of
     its users it shares licensed data of, holds data of, or reaches through the trust.
@@ -360,7 +360,7 @@ def set_device_prices(model: DataMarket) -> BertrandPrices:
 
 
 def platform_utility(model: DataMarket, contact_share: np.ndarray) -> np.ndarray:
-    """(N, P) money-metric utility of using each platform, CU per month."""
+    """(N, P) money-metric utility of using each platform, CNY per month."""
     return platform_terms(model, contact_share).utility(model.users)
 
 

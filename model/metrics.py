@@ -25,18 +25,18 @@ if TYPE_CHECKING:
     from model.market import DataMarket
 
 METRICS: dict[str, tuple[str, str, str]] = {
-    "consumer_surplus": ("welfare", "CU per user per month", "mean user utility, money-metric"),
+    "consumer_surplus": ("welfare", "CNY per user per month", "mean user utility, money-metric"),
     "privacy_harm": (
         "welfare",
-        "CU per user per month",
+        "CNY per user per month",
         "mean realised privacy harm, breaches included (part of consumer surplus)",
     ),
-    "platform_profit": ("welfare", "CU per user per month", "summed platform profits"),
-    "maker_profit": ("welfare", "CU per user per month", "summed device-maker profits"),
-    "broker_profit": ("welfare", "CU per user per month", "summed broker profits"),
+    "platform_profit": ("welfare", "CNY per user per month", "summed platform profits"),
+    "maker_profit": ("welfare", "CNY per user per month", "summed device-maker profits"),
+    "broker_profit": ("welfare", "CNY per user per month", "summed broker profits"),
     "total_welfare": (
         "welfare",
-        "CU per user per month",
+        "CNY per user per month",
         "consumer surplus + all profits (trust included) + fines collected",
     ),
     "consent_rate": (
@@ -72,7 +72,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
     ),
     "unconsented_harm": (
         "privacy",
-        "CU per user per month",
+        "CNY per user per month",
         "mean privacy harm θ[i] Σ ρ_h e[i,h] from third parties the user has no consent with",
     ),
     "broker_reach_share": ("privacy", "share", "share of users whose data a broker holds"),
@@ -83,18 +83,18 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "open_disputes": ("market", "pairs", "pairs with a complaint awaiting resolution"),
     "mean_access_fee": (
         "market",
-        "CU per shared user per month",
+        "CNY per shared user per month",
         "mean negotiated fee over licensed pairs (0 when none)",
     ),
     "mean_data_price": (
         "market",
-        "CU per consenting user per month",
+        "CNY per consenting user per month",
         "mean payment from device makers to users for consent, over users whose standing "
         "consent to their device's maker let data flow this month (NaN when none)",
     ),
     "mean_device_price": (
         "market",
-        "CU per user per month",
+        "CNY per user per month",
         "device price paid, mean over device users (makers' prices weighted by their users)",
     ),
     "device_hhi": ("market", "index in [1/n, 1]", "Herfindahl index of device makers' shares"),
@@ -112,35 +112,35 @@ METRICS: dict[str, tuple[str, str, str]] = {
     ),
     "welfare_gap": (
         "benchmark",
-        "CU per user per month",
+        "CNY per user per month",
         "first-best total welfare minus the realised: oversharing_loss + undersharing_loss + "
         "conflict_loss + transaction_loss (never negative)",
     ),
     "oversharing_loss": (
         "benchmark",
-        "CU per user per month",
+        "CNY per user per month",
         "welfare lost to realised holdings the first best does not have (Shapley share)",
     ),
     "undersharing_loss": (
         "benchmark",
-        "CU per user per month",
+        "CNY per user per month",
         "welfare lost to first-best holdings that are not realised (Shapley share)",
     ),
     "externality_oversharing_loss": (
         "benchmark",
-        "CU per user per month",
+        "CNY per user per month",
         "over-sharing, against the first best, of the flows fully informed users would choose "
         "ignoring the harm to their contacts: the data externality's part",
     ),
     "conflict_loss": (
         "benchmark",
-        "CU per user per month",
+        "CNY per user per month",
         "welfare lost to conflict: degraded apps, and data delivered below its full value "
         "(taken rather than licensed, blocked, decayed)",
     ),
     "transaction_loss": (
         "benchmark",
-        "CU per user per month",
+        "CNY per user per month",
         "welfare lost to transaction costs: compliance, users' time reading requests, platforms' "
         "liability for licensed sharing, the trust's running costs",
     ),

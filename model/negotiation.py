@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PairEconomics:
-    """What one pair's data is worth, per user of the pair, CU per month.
+    """What one pair's data is worth, per user of the pair, CNY per month.
 
     Attributes:
         users: users who are members of the platform and use the maker's devices.
@@ -38,7 +38,7 @@ class PairEconomics:
         block_effectiveness: share of taking that blocking prevents.
         block_cost: the platform's loss per user of its degraded app.
         sales_loss: the maker's lost margin per user whose app is degraded.
-        fixed_cost: the maker's compliance cost of the relationship, CU per month (whole pair).
+        fixed_cost: the maker's compliance cost of the relationship, CNY per month (whole pair).
         fee_cap: the regime's cap per shared user (inf = none).
         power: the platform's bargaining power.
         access: third parties may get platform data at all.
@@ -66,12 +66,12 @@ class PairEconomics:
 
 @dataclass(frozen=True)
 class PairOutcome:
-    """What one strategy pair leads to: payoffs (CU per month, whole pair) and the deal."""
+    """What one strategy pair leads to: payoffs (CNY per month, whole pair) and the deal."""
 
     platform_payoff: float
     maker_payoff: float
     licensed: bool
-    fee: float  # CU per shared user per month
+    fee: float  # CNY per shared user per month
     taking: bool
     blocked: bool
 
@@ -125,7 +125,7 @@ def pair_outcome(
 
 
 def payoff_tables(e: PairEconomics) -> tuple[np.ndarray, np.ndarray]:
-    """Payoffs of every strategy pair: (platform[ps, ms], maker[ps, ms]), CU per month."""
+    """Payoffs of every strategy pair: (platform[ps, ms], maker[ps, ms]), CNY per month."""
     platform = np.zeros((3, 3))
     maker = np.zeros((3, 3))
     for ps in (OPEN, LICENSE, BLOCK):

@@ -3,7 +3,8 @@
 `PARAMETERS` is the single source of truth: every number the mechanics use is one row, with a
 default, a unit, a meaning and, where calibrated, a source. `MarketScenario` is built from it as a
 typed Mesa `Scenario`, and `docs/ODD.md`, `datamarket list` and the validation all read it.
-Money is in currency units (CU) per user per month unless a unit says otherwise; time is in months.
+Money is in 2017 Chinese yuan (CNY) per user per month unless a unit says otherwise; time is in
+months (docs/ODD.md, §Money).
 """
 
 from __future__ import annotations
@@ -55,16 +56,16 @@ def sensitivity_from_margin(markup: float, share: float) -> float:
     Inverts the simple logit-Bertrand first-order condition p − c̃ = 1 / (σ (1 − s)) of
     `model.markets.bertrand_prices` (MODEL.md §11, "Device prices"): σ = 1 / (markup (1 − s)).
     This is where σ (`choice_sensitivity`) is calibrated to a margin: `markup` is a gross margin
-    per device user, CU per user per month (price less the marginal cost of a device, both
+    per device user, CNY per user per month (price less the marginal cost of a device, both
     amortised over its life, as `device_unit_cost` is), for a maker with share `share` in
     [0, 1). A net profit per phone is only a lower bound on that margin, so the σ it gives is
-    an upper bound. Returns σ in per CU per month.
+    an upper bound. Returns σ in per CNY per month.
 
     Raises:
         ValueError: markup not > 0, or share not in [0, 1).
     """
     if not (math.isfinite(markup) and markup > 0):
-        raise ValueError(f"markup={markup!r} must be a number > 0 (CU per user per month)")
+        raise ValueError(f"markup={markup!r} must be a number > 0 (CNY per user per month)")
     if not (math.isfinite(share) and 0 <= share < 1):
         raise ValueError(f"share={share!r} must be in [0, 1): a share of 1 has no finite markup")
     return 1.0 / (markup * (1.0 - share))
@@ -131,7 +132,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "privacy_cost_median",
         84.6,
-        "CU per unit exposure per month",
+        "CNY per unit exposure per month",
         "median privacy cost θ",
         0,
         1e6,
@@ -219,7 +220,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "personalisation_value_median",
         16.8,
-        "CU per month per unit quality",
+        "CNY per month per unit quality",
         "median value v of a personalised service",
         0,
         1e6,
@@ -270,14 +271,12 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "consent_noise",
         6.4,
-        "CU per month",
+        "CNY per month",
         "scale of the logistic noise ε in a reader's answer",
         0,
         1e6,
-        source=(
-            "calibrated (docs/calibration.md) in the first model's currency unit, rescaled by the"
-            " personalisation gain (× 8.4) to CNY; to be fitted again in CNY"
-        ),
+        source=CALIBRATED,
+    ),
     ),
     P(
         "consent_fatigue",
@@ -291,7 +290,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "payment_salience",
         0.076,
-        "log-odds per CU per month",
+        "log-odds per CNY per month",
         "how much a salient payment for consent raises a non-reader's log-odds of accepting",
         0,
         100,
@@ -313,7 +312,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "reading_time_cost",
         0.61,
-        "CU per request read",
+        "CNY per request read",
         "time cost of reading one request",
         0,
         1e6,
@@ -325,7 +324,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "refusal_feature_value",
         8.4,
-        "CU per month",
+        "CNY per month",
         "L: the feature a click-through refusal costs",
         0,
         1e6,
@@ -370,7 +369,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "platform_base_value",
         30.0,
-        "CU per month",
+        "CNY per month",
         "base value of using a platform",
         0,
         1e6,
@@ -384,7 +383,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "platform_use_cost",
         90.0,
-        "CU per month",
+        "CNY per month",
         "time and attention a platform takes from its user",
         0,
         1e6,
@@ -396,7 +395,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "dominant_platform_advantage",
         10.0,
-        "CU per month",
+        "CNY per month",
         "extra base value of platform 0",
         0,
         1e6,
@@ -405,7 +404,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "network_value",
         60.0,
-        "CU per month",
+        "CNY per month",
         "network benefit when all one's contacts use it",
         0,
         1e6,
@@ -415,7 +414,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "platform_noise",
         10.0,
-        "CU per month",
+        "CNY per month",
         "scale of logistic taste noise in platform use",
         1e-6,
         1e6,
@@ -424,7 +423,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "ad_revenue_per_user",
         2.4,
-        "CU per month",
+        "CNY per month",
         "platform advertising revenue per member at full quality",
         0,
         1e6,
@@ -444,7 +443,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "degradation_cost",
         10.0,
-        "CU per month",
+        "CNY per month",
         "φ: a user's loss when her platform's app is degraded on her device",
         0,
         1e6,
@@ -469,7 +468,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "licence_liability",
         0.08,
-        "CU per shared user per month",
+        "CNY per shared user per month",
         "a platform's legal and reputational cost of sharing members' data under its own licence",
         0,
         1e6,
@@ -498,7 +497,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "device_base_value",
         100.0,
-        "CU per month",
+        "CNY per month",
         "value of owning a smartphone, before its AI service",
         0,
         1e6,
@@ -507,7 +506,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "device_unit_cost",
         84.2,
-        "CU per month",
+        "CNY per month",
         "device cost amortised over its life",
         0,
         1e6,
@@ -532,7 +531,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "choice_sensitivity",
         0.39,
-        "per CU per month",
+        "per CNY per month",
         "σ: logit sensitivity of device choice to utility, price included "
         "(from a margin: `sensitivity_from_margin`)",
         0,
@@ -580,7 +579,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "service_revenue_rate",
         6.93,
-        "CU per month per unit quality",
+        "CNY per month per unit quality",
         "a maker's service revenue per personalised user",
         0,
         1e6,
@@ -617,7 +616,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "broker_resale_value",
         0.25,
-        "CU per record per month",
+        "CNY per record per month",
         "a broker's resale revenue per record held",
         0,
         1e6,
@@ -643,7 +642,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "security_scale",
         0.08,
-        "CU per held user per month",
+        "CNY per held user per month",
         "s0: security spend that cuts the hazard by a factor e",
         1e-9,
         1e6,
@@ -652,7 +651,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "security_platform",
         0.08,
-        "CU per held user per month",
+        "CNY per held user per month",
         "a platform's security spend",
         0,
         1e6,
@@ -661,17 +660,17 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "security_maker",
         0.032,
-        "CU per held user per month",
+        "CNY per held user per month",
         "a maker's security spend",
         0,
         1e6,
         source="assumption: the first model's, × 1.6 with the advertising revenue",
     ),
-    P("security_broker", 0.0, "CU per held user per month", "a broker's security spend", 0, 1e6),
+    P("security_broker", 0.0, "CNY per held user per month", "a broker's security spend", 0, 1e6),
     P(
         "security_trust",
         0.08,
-        "CU per held user per month",
+        "CNY per held user per month",
         "the trust's security spend",
         0,
         1e6,
@@ -710,7 +709,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "trust_running_cost",
         0.42,
-        "CU per member per month",
+        "CNY per member per month",
         "the trust's running cost",
         0,
         1e6,
@@ -753,7 +752,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "choice_temperature",
         0.1,
-        "CU per user per month",
+        "CNY per user per month",
         "logit temperature of firms' strategy choice",
         1e-9,
         1e6,
@@ -800,11 +799,11 @@ PARAMETER_INDEX: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 REMOVED_PARAMETERS: dict[str, str] = {
     "device_price": "each device maker now sets its own price (a logit-Bertrand best response, "
     "docs/ODD.md §S6), so there is no shared device price to set; set the makers' costs and the "
-    "buyers' price sensitivity instead: device_unit_cost (CU per month) and choice_sensitivity "
-    "(per CU per month; sensitivity_from_margin gives it from a margin)",
+    "buyers' price sensitivity instead: device_unit_cost (CNY per month) and choice_sensitivity "
+    "(per CNY per month; sensitivity_from_margin gives it from a margin)",
     "data_price": "a broker's price for a record is now what the record adds to its resale, net "
     "of expected fines and of what leaks already reveal (docs/ODD.md §S4.4), so there is no "
-    "fixed price to set; set broker_resale_value (CU per record per month) and broker_horizon "
+    "fixed price to set; set broker_resale_value (CNY per record per month) and broker_horizon "
     "(months) instead",
 }
 

@@ -40,7 +40,7 @@ class Ledger:
         self.entries.clear()
 
     def transfer(self, payer: Firm | str, payee: Firm | str, amount: float, what: str) -> None:
-        """Move `amount` CU from payer to payee, booking it on any firm's accounts."""
+        """Move `amount` CNY from payer to payee, booking it on any firm's accounts."""
         if amount == 0:
             return
         if amount < 0 or not np.isfinite(amount):
@@ -557,7 +557,7 @@ def _paid_consents(consented: np.ndarray, device_col: np.ndarray, data_quality: 
 
 
 def _degradation_loss(model: DataMarket, engaged: np.ndarray) -> float:
-    """This month's loss to degraded apps, CU: users' φ per degraded platform, and the
+    """This month's loss to degraded apps, CNY: users' φ per degraded platform, and the
     advertising platforms lose on users of their degraded app (engagement)."""
     p, users = model.p, model.users
     if not model.blocked.any():

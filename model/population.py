@@ -62,10 +62,10 @@ class Users:
     """All users as columns. Shapes: (N,) per user, (N, P) per platform, (N, H) per holder.
 
     Attributes:
-        theta: privacy cost θ behind her decisions, CU per unit exposure per month.
+        theta: privacy cost θ behind her decisions, CNY per unit exposure per month.
         harm_theta: the θ her harm counts with in welfare (`privacy_valuation_basis`): θ, or θ
             rescaled to a surveyed willingness to pay or to accept (`model.parameters.harm_scale`).
-        value: value of personalisation v, CU per month per unit quality.
+        value: value of personalisation v, CNY per month per unit quality.
         attention: chance of reading a request's terms.
         present_bias: β in (0, 1], weight on future harm when deciding.
         device: index of the maker of the user's device.
@@ -227,7 +227,7 @@ def replace_devices(
 
 @dataclass(frozen=True)
 class PlatformTerms:
-    """The parts of each user's money-metric utility of each platform, CU per month:
+    """The parts of each user's money-metric utility of each platform, CNY per month:
 
         u[i, p] = base[p] + value[i] · quality[p] + network_value · contact_share[i, p]
                   − degradation_cost · blocked[p, device[i]] − misuse · θ[i]

@@ -44,7 +44,7 @@ class Regime:
             complains to the regulator.
         portability: user-initiated transfer of platform data to the device maker: ``none``,
             ``on_request`` (a snapshot that ages) or ``realtime`` (a live flow).
-        access_fee_cap: the highest licence fee, CU per shared user per month (inf = no cap).
+        access_fee_cap: the highest licence fee, CNY per shared user per month (inf = no cap).
         broker_trade_legal: whether selling personal data to brokers is legal or tolerated
             (False = illegal and audited).
         fine_rate: a fine as a share of the offender's annual turnover (PIPL Art. 66: up to 5%).
@@ -56,10 +56,10 @@ class Regime:
         data_trust: whether an industry data trust exists, through which members' data moves.
         recipient_liability: whether the recipient of data pays users for the harm it causes.
         compliance_cost: fixed cost to the maker of each data-sharing relationship (a licence, a
-            taking, a licence from the trust), CU per month for the whole firm; spread over the
+            taking, a licence from the trust), CNY per month for the whole firm; spread over the
             real users the market stands for (`market_size`) it is a cost per user. Being
             fixed, it weighs more on small makers (Johnson, Shriver & Goldberg 2023).
-        record_penalty: the penalty per record a firm traded unlawfully, CU, on top of the fine
+        record_penalty: the penalty per record a firm traded unlawfully, CNY, on top of the fine
             and the confiscation of its gains, where an audit finds the trade (PIPL Art. 66
             confiscates unlawful gains; the amount per record is an assumption). It makes the
             fine bite at the margin: a share of turnover costs nothing per extra record.
@@ -154,7 +154,7 @@ def _check_levers(regime: Regime) -> None:
     if isinstance(cap, bool) or not isinstance(cap, int | float) or math.isnan(cap) or cap < 0:
         raise ValueError(
             f"{where}: lever access_fee_cap={cap!r} must be a number >= 0 "
-            "(CU per shared user per month; inf for no cap)"
+            "(CNY per shared user per month; inf for no cap)"
         )
     delay = regime.complaint_delay
     if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
@@ -165,12 +165,12 @@ def _check_levers(regime: Regime) -> None:
             raise ValueError(f"{where}: lever {lever}={cost!r} must be a finite number >= 0")
 
 
-#: The compliance cost of a data-sharing relationship under the PIPL/GDPR-style presets, CU per
+#: The compliance cost of a data-sharing relationship under the PIPL/GDPR-style presets, CNY per
 #: month for the whole firm: EY's estimate that the Fortune Global 500 spend $7.8 bn on GDPR
 #: compliance [P], $15.6 m each, × 6.534 CNY/$, amortised over 60 months.
 COMPLIANCE_COST = 1.7e6
 
-#: The penalty per record traded unlawfully under the presets that make broker trade illegal, CU:
+#: The penalty per record traded unlawfully under the presets that make broker trade illegal, CNY:
 #: an assumption (no statute names an amount per record). At it, with a 10% monthly audit, a
 #: broker's bid for a record (a year of resale) stays below what the sale costs the seller.
 RECORD_PENALTY = 20.0

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def fine(model: DataMarket, firm: Firm, extra: float = 0.0) -> None:
     """Fine a firm `fine_rate` of its annual turnover (12 × last month's), plus `extra` (what an
-    audit confiscates and the per-record penalties, CU)."""
+    audit confiscates and the per-record penalties, CNY)."""
     amount = model.regime.fine_rate * 12.0 * firm.last_turnover + extra
     model.ledger.transfer(firm, PUBLIC, amount, "fine")
     model.month.fines += amount

@@ -40,12 +40,9 @@ def format_value(value: Any) -> str:
 
 
 def source_cell(source: str) -> str:
-    """A parameter's source, honest about what it is: a tagged figure, or an assumption."""
-    if any(tag in source for tag in TAGS):
-        return source
-    if source == "assumption":
-        return "assumption"
-    return f"assumption, after {source}"
+    """A parameter's source as the model states it: it opens with what the value is —
+    "calibrated", "set from a figure" or "assumption" (tests/test_parameters.py checks it)."""
+    return source
 
 
 def _cell(text: Any) -> str:
@@ -127,7 +124,7 @@ def regime_summary_table() -> str:
         )
         if regime.compliance_cost:
             other.append(
-                f"compliance {regime.compliance_cost:g} CU/month per firm and relationship"
+                f"compliance {regime.compliance_cost:g} CNY/month per firm and relationship"
             )
         rows.append(
             [

@@ -350,7 +350,7 @@ def fact2(res: Results) -> Verdict:
         "|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
         + "\n\nPer realised maker flow (means over flows and months, then replications), "
-        "CU per month:\n\n| λ | benefit (user's gain + maker's) | cost: the user's own harm "
+        "CNY per month:\n\n| λ | benefit (user's gain + maker's) | cost: the user's own harm "
         "at her pre-flow exposure | cost: her contacts' harm | number of her contacts whose data "
         "the maker already holds |\n|---|---|---|---|---|\n"
         + "\n".join(
@@ -401,7 +401,7 @@ def fact2_notes(res: Results) -> list[str]:
             f"(mean {end.mean():.0f} per run), the same at every λ (same seeds). Nearly all "
             "of them overshare (the user's own harm at the broker's ρ = "
             f"{DEFAULT['misuse_broker']:g} already exceeds the resale value of "
-            f"{DEFAULT['broker_resale_value']:g} CU): a share "
+            f"{DEFAULT['broker_resale_value']:g} CNY): a share "
             f"{listed(means('broker_over_share'))} at λ = {at}. They are "
             f"{listed(means('broker_flow_share'))} of all flows, a part of the metric that λ "
             "does not move."
@@ -419,13 +419,13 @@ def fact2_notes(res: Results) -> list[str]:
             f"probability {DEFAULT['p_neutral']:g} whatever their θ, and readers discount harm "
             "by present bias β < 1 "
             "and decide with noise. As λ rises, a flow's cost to the user's contacts rises "
-            f"({listed(contact)} CU per flow at λ = {at}), "
+            f"({listed(contact)} CNY per flow at λ = {at}), "
             f"but her own marginal harm falls ({listed(own)}): the maker already holds the "
             f"data of about {np.mean(held[1:]):.1f} of her contacts and so already knows a "
             "share R²(k; λ) = kλ²/(1 + (k − 1)λ) of hers — the submodularity of leakage in "
             "Acemoglu et al. The total cost per flow moves only from "
-            f"{own[0] + contact[0]:.3f} to {own[-1] + contact[-1]:.3f} CU, against a benefit "
-            f"of about {np.mean(means('maker_gain')):.2f} CU per flow, and the share of maker "
+            f"{own[0] + contact[0]:.3f} to {own[-1] + contact[-1]:.3f} CNY, against a benefit "
+            f"of about {np.mean(means('maker_gain')):.2f} CNY per flow, and the share of maker "
             f"flows that overshare stays at {listed(maker, 4)}."
         )
     zero = res.est(leakage_condition(0.0), "oversharing_share")
@@ -670,7 +670,7 @@ def fact5(res: Results) -> Verdict:
         notes.append(
             "Why concentration rises: through the compliance cost, not the consent rule. The "
             "informed_consent preset also sets `compliance_cost` = "
-            f"{REGIMES['informed_consent'].compliance_cost:g} CU per month per 1,000 users of "
+            f"{REGIMES['informed_consent'].compliance_cost:g} CNY per month per 1,000 users of "
             "the market for each data relationship a maker keeps (click_through: "
             f"{REGIMES['click_through'].compliance_cost:g}). "
             "Being fixed, it outweighs the data's value for small makers, which drop their "
@@ -1114,7 +1114,7 @@ def robustness_section(rob: Robustness, analyses: list[dict], res: Results) -> l
         f"spread is the noise floor. {n_runs} runs, {rob.seconds:.0f} s.",
         "- The output screened is the lead of the regime that ranks first at the default point: "
         "its metric minus that of the best other regime (signed so that > 0 means it still "
-        "ranks first; CU per user per month). μ* is the mean absolute elementary effect of a "
+        "ranks first; CNY per user per month). μ* is the mean absolute elementary effect of a "
         "factor's step (2/3 of its range), μ its signed mean, σ the spread (non-linearity and "
         "interactions); a flip is an elementary step that changes which regime ranks first.",
         f"- The ranking **hinges on** a factor when its steps flip the winner in at least "

@@ -162,7 +162,7 @@ def test_comparison_covers_every_regime_and_this_run(lab):
 def test_status_text(lab):
     metrics = lab.market.metrics
     assert status_text(lab.market) == (
-        f"Month {MONTHS} · total welfare {metrics['total_welfare']:.2f} CU per user per month"
+        f"Month {MONTHS} · total welfare {metrics['total_welfare']:.2f} CNY per user per month"
         f" · consent rate {metrics['consent_rate']:.2f}"
     )
     assert status_text(DataMarket(n_users=N, rng=1)).startswith("Month 0 ")

@@ -214,7 +214,7 @@ def test_a_higher_access_fee_raises_that_makers_cost_and_price(licensed_market):
     before = set_device_prices(market)
     saved = market.fee.copy()
     try:
-        market.fee[q, m] += 1.0  # one CU more per shared user
+        market.fee[q, m] += 1.0  # one CNY more per shared user
         after_cost = device_costs(market).effective
         after = set_device_prices(market)
     finally:

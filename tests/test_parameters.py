@@ -277,3 +277,16 @@ def test_market_scenario_class_defaults_come_from_the_table():
 def test_make_scenario_passes_the_seed_through():
     """The rng argument reaches the Scenario."""
     assert make_scenario(rng=123).rng == 123
+
+
+BASES = ("calibrated", "set from a figure", "assumption")
+
+
+def test_every_parameter_says_whether_it_is_calibrated_set_from_a_figure_or_assumed():
+    # Issue 15: every parameter's row says calibrated (to what), set from a figure (which), or
+    # assumption; a figure it rests on carries its tag, and never [U].
+    for p in PARAMETERS:
+        assert p.source.startswith(BASES), (p.name, p.source)
+        if p.source.startswith(("calibrated", "set from a figure")):
+            assert any(tag in p.source for tag in ("[V]", "[P]")), (p.name, p.source)
+        assert "[U]" not in p.source or p.source.startswith("assumption"), (p.name, p.source)

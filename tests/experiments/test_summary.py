@@ -168,7 +168,7 @@ def test_write_summary_writes_a_complete_csv_and_no_temporary_file(tmp_path):
     row = _row(back, "informed_consent", "total_welfare")
     assert row["mean"] == pytest.approx(12.0)
     assert row["ci_high"] == pytest.approx(12 + 25.41241, rel=1e-6)
-    assert row["unit"] == "CU per user per month"
+    assert row["unit"] == "CNY per user per month"
     assert "n = 1" in _row(back, "data_trust", "mean_exposure")["note"]
     # As readable as any file made here (a temporary file alone would be private).
     (tmp_path / "plain.txt").write_text("")
