@@ -277,7 +277,6 @@ PARAMETERS: tuple[Parameter, ...] = (
         1e6,
         source=CALIBRATED,
     ),
-    ),
     P(
         "consent_fatigue",
         0.11,
