@@ -536,9 +536,9 @@ PARAMETERS: tuple[Parameter, ...] = (
         0,
         1e3,
         source=(
-            "set from a figure: σ = 1 / (markup · (1 − s)) at the 3.5 CNY a month markup (see "
-            "device_unit_cost) and the leader's share s = 0.27; an upper bound, since the markup "
-            "is a lower bound"
+            "set from a figure: σ = 1 / (markup · (1 − s)) at the 3.5 CNY a month markup, from "
+            "Counterpoint's $15 profit per Huawei phone (Q3 2017) [P], and the leader's share s "
+            "= 0.27; an upper bound, since a net profit is a lower bound on the markup"
         ),
     ),
     P("quality_base", 1.0, "quality units", "q0: AI-service quality with no data", 0, 1e6),
