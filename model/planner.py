@@ -118,6 +118,8 @@ class FlowProblem:
     # the realised allocation's counts (phase 4's), or None to count them here
     maker_counts: np.ndarray | None = None
     broker_counts: np.ndarray | None = None
+    # what the makers' problems read of the month (for carrying a search over; None: never)
+    circumstances: Circumstances | None = None
 
 
 def flow_problem(model: DataMarket) -> FlowProblem:
@@ -141,6 +143,13 @@ def flow_problem(model: DataMarket) -> FlowProblem:
     adds_holder = np.empty(shape, dtype=bool)
     ads = np.empty(shape)
     weight = np.empty(shape)
+    rivalry = p.ad_rivalry_loss * ad_rates
+    circumstances = Circumstances(
+        device=month.flow_device,
+        on_platform=users.member.any(axis=1),
+        via_trust=via_trust.copy(),
+        ad_rates=rivalry,
+    )
     _fill_maker_rows(
         month.flow_device,
         users.member,
@@ -149,7 +158,7 @@ def flow_problem(model: DataMarket) -> FlowProblem:
         via_trust,
         month.data_quality,
         users.value + p.service_revenue_rate,
-        p.ad_rivalry_loss * ad_rates,
+        rivalry,
         eligible,
         held,
         delivered,
@@ -186,6 +195,7 @@ def flow_problem(model: DataMarket) -> FlowProblem:
         broker_r2=r2,
         maker_counts=np.ascontiguousarray(counts[:, holders.makers].T),
         broker_counts=np.ascontiguousarray(counts[:, holders.brokers].T),
+        circumstances=circumstances,
     )
 
 
@@ -244,6 +254,17 @@ def _shift_counts(indptr, indices, members, adds_holder, k, sign):
     """k_j += sign for each contact j of each user in `members` whose holding adds the holder."""
     for i in range(members.size):
         if members[i] and adds_holder[i]:
+            for e in range(indptr[i], indptr[i + 1]):
+                k[indices[e]] += sign
+
+
+@numba.njit(cache=True, nogil=True)
+def _move_counts(indptr, indices, before, after, adds_holder, k):
+    """Counts `k` of a holding `before`, moved in place to those of `after`: a pass over the
+    contacts of the users whose holding differs."""
+    for i in range(before.size):
+        if before[i] != after[i] and adds_holder[i]:
+            sign = 1 if after[i] else -1
             for e in range(indptr[i], indptr[i + 1]):
                 k[indices[e]] += sign
 
@@ -330,15 +351,16 @@ def _contacts_maker_change(j, sign, indptr, indices, held, adds_holder, k, harm,
 
 
 @numba.njit(cache=True, nogil=True)
-def _mark_around(j, indptr, indices, dirty):
-    """Mark user j, her contacts and theirs: whose own or contacts' terms her flip changes (it
-    changes her contacts' counts, and so the contacts' terms of their contacts)."""
+def _mark_around(j, indptr, indices, dirty, two_hops):
+    """Mark user j and her contacts, whose own terms her flip changes (their counts), and with
+    `two_hops` their contacts too, whose contacts' terms it changes."""
     dirty[j] = True
     for e in range(indptr[j], indptr[j + 1]):
         i = indices[e]
         dirty[i] = True
-        for f in range(indptr[i], indptr[i + 1]):
-            dirty[indices[f]] = True
+        if two_hops:
+            for f in range(indptr[i], indptr[i + 1]):
+                dirty[indices[f]] = True
 
 
 @numba.njit(cache=True, nogil=True)
@@ -363,9 +385,19 @@ def _ascend_maker(
     sweeps,
     settled_share,
     tolerance,
+    margin,
+    dirty,
+    carried,
+    start_flips,
+    start_drift,
 ):
     """Coordinate ascent on one maker's holdings `held` and counts `k`, in place, over the
     users in `eligible` (indices). Returns the sweeps run.
+
+    `margin` (in place) holds each user's slack from flipping when last evaluated (−1 where
+    unknown); with `carried`, the slacks are last month's, the first sweep visits only the
+    users marked in `dirty` and those whose slack the month's changes (`start_flips` holdings
+    changed, worth a flip each, and `start_drift` of other change) could have crossed.
 
     `bound[j]` bounds her contacts' term (λ², the largest step of R², times the sum of her
     contacts' harm), so that a user whose own change settles the sign skips the loop over her
@@ -394,12 +426,13 @@ def _ascend_maker(
     target_limit = 100 * max(settled, 1)
     per_flip = 2.0 * (1.0 - generic) * heaviest * gain / (scale * n)
     per_flip += everyone * gain / (scale * scale * n * n)
-    margin = np.full(n, -1.0)  # how far her change was from flipping her, when last computed
-    seen_at = np.zeros(n)  # the drift when it was
-    dirty = np.zeros(n, dtype=np.bool_)
-    drift = 0.0
+    seen_at = np.zeros(n)  # the drift when her margin was computed
+    if not carried:
+        margin[:] = -1.0
+        dirty[:] = False
+    drift = per_flip * start_flips + start_drift if carried else 0.0
     done = 0
-    targeted = False
+    targeted = carried
     for _ in range(sweeps):
         done += 1
         flips = 0
@@ -446,7 +479,7 @@ def _ascend_maker(
                     for e in range(indptr[j], indptr[j + 1]):
                         k[indices[e]] += sign
                     if flips <= target_limit:
-                        _mark_around(j, indptr, indices, dirty)
+                        _mark_around(j, indptr, indices, dirty, not private)
                 data += sign
                 personal += sign * weight[j]
                 quality = _quality(data / n, q0, gain, scale)
@@ -459,6 +492,11 @@ def _ascend_maker(
         targeted = flips <= target_limit
         if not targeted:
             dirty[:] = False
+    # Keep what is left of each slack, for next month's first sweep.
+    for j in eligible:
+        if margin[j] >= 0.0:
+            margin[j] = max(margin[j] - (drift - seen_at[j]), -1.0)
+    dirty[:] = False
     return done
 
 
@@ -573,6 +611,10 @@ class Allocation:
     maker_counts: np.ndarray
     broker_counts: np.ndarray
     sharing: np.ndarray
+    # Kept from a search, for next month's: each maker holding's slack from flipping (M, N; −1
+    # unknown), and the month's circumstances it was found in (`Circumstances`).
+    maker_margin: np.ndarray | None = None
+    circumstances: Circumstances | None = None
 
     def copy(self) -> Allocation:
         return Allocation(
@@ -581,7 +623,62 @@ class Allocation:
             self.maker_counts.copy(),
             self.broker_counts.copy(),
             self.sharing.copy(),
+            None if self.maker_margin is None else self.maker_margin.copy(),
+            self.circumstances,
         )
+
+
+@dataclass(frozen=True)
+class Circumstances:
+    """What a maker's problem reads of a month besides the holdings: each user's device, whether
+    she is on a platform, whether she is a trust member, and the advertising a maker's use of a
+    member's data costs per platform (the rates move with platforms' quality)."""
+
+    device: np.ndarray
+    on_platform: np.ndarray
+    via_trust: np.ndarray
+    ad_rates: np.ndarray
+
+
+@dataclass(frozen=True)
+class Carried:
+    """Last month's search, carried into this month's first sweep (see `_ascend_maker`)."""
+
+    dirty: np.ndarray  # (M, N) users to visit whatever their slack
+    flips: np.ndarray  # (M,) holdings changed since, each worth a flip of drift
+    drift: float  # the most the month moved anyone's advertising term
+
+
+@numba.njit(cache=True, nogil=True)
+def _mark_near(members, indptr, indices, dirty, two_hops):
+    """`_mark_around` each user in `members`."""
+    for j in range(members.size):
+        if members[j]:
+            _mark_around(j, indptr, indices, dirty, two_hops)
+
+
+def _carried(
+    problem: FlowProblem, warm: Allocation, trimmed: np.ndarray, *, private: bool = False
+) -> Carried | None:
+    """What changed since `warm` was found: the users whose device, platform use or trust
+    membership changed (for every maker), and around the holdings the planner may no longer
+    keep (`trimmed`, (M, N)): their contacts, and theirs too but for users' own choices
+    (`private`), which read their own counts only. None when it holds no record of its
+    month."""
+    then, now = warm.circumstances, problem.circumstances
+    if warm.maker_margin is None or then is None or now is None:
+        return None
+    changed = (then.device != now.device) | (then.on_platform != now.on_platform)
+    changed |= then.via_trust != now.via_trust
+    n_makers = warm.makers.shape[0]
+    dirty = np.repeat(changed[None, :], n_makers, axis=0)
+    flips = np.zeros(n_makers, dtype=np.int64)
+    for m in range(n_makers):
+        _mark_near(trimmed[m], problem.indptr, problem.indices, dirty[m], not private)
+        touched = changed & ((then.device == m) | (now.device == m))
+        flips[m] = int(np.count_nonzero(touched)) + int(np.count_nonzero(trimmed[m]))
+    drift = float(np.abs(now.ad_rates - then.ad_rates).sum())
+    return Carried(dirty, flips, drift)
 
 
 def _each_holder(problem: FlowProblem, task) -> None:
@@ -627,57 +724,61 @@ def _allocation(problem: FlowProblem, makers: np.ndarray, brokers: np.ndarray) -
     return state
 
 
-def _shifted(
-    problem: FlowProblem, state: Allocation, makers: np.ndarray, brokers: np.ndarray, sign: int
-) -> Allocation:
-    """`state` with the holdings marked in `makers` and `brokers` added (sign +1; they must not
-    be held) or dropped (−1; they must be held); counts shifted over those users only."""
-    n_makers = makers.shape[0]
-    out = state.copy()
-    if sign > 0:
-        out.makers |= makers
-        out.brokers |= brokers
-    else:
-        out.makers &= ~makers
-        out.brokers &= ~brokers
-    out.sharing += sign * brokers.sum(axis=0, dtype=np.int32)
-    always = np.ones(problem.n_users, dtype=bool)
-
-    def shift(h: int) -> None:
-        if h < n_makers:
-            _shift_counts(
-                problem.indptr,
-                problem.indices,
-                makers[h],
-                problem.maker_adds_holder[h],
-                out.maker_counts[h],
-                sign,
-            )
-        else:
-            for b in range(brokers.shape[0]):
-                _shift_counts(
-                    problem.indptr, problem.indices, brokers[b], always, out.broker_counts[b], sign
-                )
-
-    _each_holder(problem, shift)
-    return out
-
-
 def _build(
-    problem: FlowProblem, makers: np.ndarray, brokers: np.ndarray, *nears: Allocation
+    problem: FlowProblem,
+    makers: np.ndarray,
+    brokers: np.ndarray,
+    *nears: Allocation,
+    share_brokers: bool = False,
 ) -> Allocation:
     """An allocation with its counts, built the cheapest way: from scratch (a pass over the
     contacts of every holding) or from the nearest of `nears` (a pass over the contacts of the
-    holdings that differ)."""
-    best, cost = None, int(makers.sum() + brokers.sum())
+    holdings that differ). With `share_brokers`, where the brokers' holdings are the near
+    one's, their arrays are shared rather than copied (the caller will not change them)."""
+    best, cost = None, int(np.count_nonzero(makers) + np.count_nonzero(brokers))
     for near in nears:
-        apart = int((makers ^ near.makers).sum() + (brokers ^ near.brokers).sum())
+        apart = int(np.count_nonzero(makers != near.makers))
+        apart += int(np.count_nonzero(brokers != near.brokers))
         if apart < cost:
             best, cost = near, apart
     if best is None:
         return _allocation(problem, makers, brokers)
-    dropped = _shifted(problem, best, best.makers & ~makers, best.brokers & ~brokers, -1)
-    return _shifted(problem, dropped, makers & ~best.makers, brokers & ~best.brokers, +1)
+    same_brokers = share_brokers and np.array_equal(brokers, best.brokers)
+    out = Allocation(
+        makers.copy(),
+        best.brokers if same_brokers else brokers.copy(),
+        best.maker_counts.copy(),
+        best.broker_counts if same_brokers else best.broker_counts.copy(),
+        best.sharing if same_brokers else brokers.sum(axis=0, dtype=np.int32),
+        None if best.maker_margin is None else best.maker_margin.copy(),
+        best.circumstances,
+    )
+    n_makers = makers.shape[0]
+    always = np.ones(problem.n_users, dtype=bool)
+
+    def move(h: int) -> None:
+        if h < n_makers:
+            _move_counts(
+                problem.indptr,
+                problem.indices,
+                best.makers[h],
+                makers[h],
+                problem.maker_adds_holder[h],
+                out.maker_counts[h],
+            )
+        elif not same_brokers:
+            for b in range(brokers.shape[0]):
+                _move_counts(
+                    problem.indptr,
+                    problem.indices,
+                    best.brokers[b],
+                    brokers[b],
+                    always,
+                    out.broker_counts[b],
+                )
+
+    _each_holder(problem, move)
+    return out
 
 
 def _realised(problem: FlowProblem) -> Allocation:
@@ -752,11 +853,24 @@ def contact_bounds(problem: FlowProblem) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _ascend(
-    problem: FlowProblem, state: Allocation, bounds: tuple, *, private: bool = False
+    problem: FlowProblem,
+    state: Allocation,
+    bounds: tuple,
+    *,
+    private: bool = False,
+    carried: Carried | None = None,
 ) -> None:
     """The coordinate ascent, in place on `state`: each maker's holdings, and (not with
-    `private`, which is about users' own choices of maker flows) the brokers'."""
+    `private`, which is about users' own choices of maker flows) the brokers'. With `carried`,
+    `state` is last month's result and its slacks: the first sweep visits only what the month
+    could have changed, and the brokers' problem, which reads nothing that changes from month
+    to month but holdings, is left as it was. Keeps the slacks and the month's circumstances
+    on `state` for next month."""
     n_makers = state.makers.shape[0]
+    if carried is None or state.maker_margin is None:
+        state.maker_margin = np.full(state.makers.shape, -1.0)
+        carried = None
+    dirty = carried.dirty if carried is not None else np.zeros(state.makers.shape, dtype=bool)
 
     def ascend(h: int) -> None:
         if h < n_makers:
@@ -772,8 +886,13 @@ def _ascend(
                 PLANNER_SWEEPS,
                 PLANNER_SETTLED,
                 PLANNER_TOLERANCE,
+                state.maker_margin[h],
+                dirty[h],
+                carried is not None,
+                int(carried.flips[h]) if carried is not None else 0,
+                carried.drift if carried is not None else 0.0,
             )
-        elif state.brokers.shape[0] and not private:
+        elif state.brokers.shape[0] and not private and carried is None:
             _ascend_brokers(
                 problem.indptr,
                 problem.indices,
@@ -789,6 +908,7 @@ def _ascend(
             )
 
     _each_holder(problem, ascend)
+    state.circumstances = problem.circumstances
 
 
 # --------------------------------------------------------------------------------------------
@@ -824,8 +944,10 @@ def first_best(
     as the realised allocation, else the ascent from the realised allocation."""
     fallback = None
     if warm is not None and warm.makers.shape == problem.maker_held.shape:
-        start = _build(problem, warm.makers & problem.maker_eligible, warm.brokers, warm, realised)
-        _ascend(problem, start, bounds)
+        trimmed = warm.makers & ~problem.maker_eligible
+        start = _build(problem, warm.makers & ~trimmed, warm.brokers, warm, realised)
+        carried = _carried(problem, warm, trimmed) if start.circumstances is not None else None
+        _ascend(problem, start, bounds, carried=carried)
         value = _values(problem, start)
         if np.all(value >= realised_value):
             return start, value
@@ -837,6 +959,7 @@ def first_best(
         for m in range(best.makers.shape[0]):  # each holder keeps the better of its two
             if value[m] > best_value[m]:
                 best.makers[m], best.maker_counts[m] = fallback.makers[m], fallback.maker_counts[m]
+                best.maker_margin[m] = fallback.maker_margin[m]
                 best_value[m] = value[m]
         if value[-1] > best_value[-1]:
             best.brokers, best.broker_counts = fallback.brokers, fallback.broker_counts
@@ -876,16 +999,24 @@ def planner_gap(
     over = 0.5 * drop + 0.5 * (gain - add)
     under = 0.5 * add + 0.5 * (gain - drop)
     # Users' own maker flows, the harm to their contacts aside, against d* (makers' parts).
+    carried = None
     if warm_private is not None and warm_private.makers.shape == held_m.shape:
-        start = warm_private.makers & problem.maker_eligible
-        private = _build(problem, start, star_b, warm_private, star, realised)
+        trimmed = warm_private.makers & ~problem.maker_eligible
+        private = _build(
+            problem, warm_private.makers & ~trimmed, star_b, warm_private, star, share_brokers=True
+        )
+        if private.circumstances is warm_private.circumstances:
+            carried = _carried(problem, warm_private, trimmed, private=True)
+        else:  # built from d*: its slacks are the planner's, not users' own
+            private.maker_margin = None
     else:
         private = _build(problem, held_m, star_b, star, realised)
-    _ascend(problem, private, bounds, private=True)
+        private.maker_margin = None
+    _ascend(problem, private, bounds, private=True, carried=carried)
     p_m = private.makers
     w_private = _values(problem, private)[:-1].sum()
-    p_meet = _build(problem, p_m & star_m, star_b, private, star)
-    p_join = _build(problem, p_m | star_m, star_b, private, star)
+    p_meet = _build(problem, p_m & star_m, star_b, private, star, share_brokers=True)
+    p_join = _build(problem, p_m | star_m, star_b, private, star, share_brokers=True)
     externality = 0.5 * (_values(problem, p_meet)[:-1].sum() - w_private) + 0.5 * (
         w_star[:-1].sum() - _values(problem, p_join)[:-1].sum()
     )
@@ -913,13 +1044,32 @@ def _service_shortfall(problem: FlowProblem) -> float:
     """What the realised holdings' service falls short of full delivery: Σ_m q_m (1 − γ)
     Σ_j held_jm (v_j + r)(1 − x_j), at the realised qualities (a holding counts in D whatever
     it delivers)."""
+    return float(
+        _shortfall(
+            problem.maker_held,
+            problem.service_weight,
+            problem.maker_delivered,
+            problem.generic_share,
+            problem.quality_base,
+            problem.quality_gain,
+            problem.quality_scale,
+        )
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _shortfall(held, weight, delivered, generic, q0, gain, scale):
+    """`_service_shortfall`, in one pass over the makers' rows."""
+    n_makers, n = held.shape
     total = 0.0
-    for m in range(problem.maker_held.shape[0]):
-        held = problem.maker_held[m]
-        share = held.sum() / problem.n_users
-        quality = _quality(share, problem.quality_base, problem.quality_gain, problem.quality_scale)
-        missing = (problem.service_weight[m] * (1.0 - problem.maker_delivered[m]))[held].sum()
-        total += float(quality) * (1.0 - problem.generic_share) * float(missing)
+    for m in range(n_makers):
+        data = 0
+        missing = 0.0
+        for j in range(n):
+            if held[m, j]:
+                data += 1
+                missing += weight[m, j] * (1.0 - delivered[m, j])
+        total += _quality(data / n, q0, gain, scale) * (1.0 - generic) * missing
     return total
 
 
