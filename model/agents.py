@@ -142,7 +142,8 @@ class DeviceMaker(StrategicFirm):
     def __init__(self, model: DataMarket, index: int, n_platforms: int) -> None:
         super().__init__(model, index, n_platforms, initial=LICENSE)
         self.quality = 0.0  # AI-service quality q_m
-        self.data_share = 0.0  # share of all users whose data it can use, D_m
+        self.data_share = 0.0  # its retained data stock D_m: records worth (1 − δ)^age, per user
+        self.held_share = 0.0  # share of all users whose data it holds, whatever their age
         self.acceptance = float("nan")  # smoothed share of its requests accepted; nan: none yet
         # Set each month in phase 5 (`model.markets.set_device_prices`), CNY per user per month:
         self.price = 0.0  # p_m, what each user of its devices pays it this month

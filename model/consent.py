@@ -185,7 +185,6 @@ def withdraw_consents(model: DataMarket) -> None:
     users.payment[leaving] = 0.0
     ported_here = leaving[users.ported_to[leaving] == users.device[leaving]]
     users.ported_to[ported_here] = -1  # the maker deletes the ported snapshot too
-    users.port_freshness[ported_here] = 0.0
     model.month.withdrawals = int(leaving.size)
 
 

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from model import kernels
+from model import kernels, retention
 from model.graph import contact_counts, contact_exposure
 from model.kernels import any_per_row
 
@@ -137,7 +137,8 @@ def update_flows(model: DataMarket) -> None:
 
     Fills `model.month.data_quality`: the value share of the data the user's device maker can
     personalise with (1 licensed or via the trust, `taking_data_quality` taken, less where the
-    platform blocks; a ported snapshot's freshness).
+    platform blocks; a record no flow refreshes this month, a ported snapshot among them, worth
+    (1 − `data_value_decay`)^age of what it was worth when last refreshed).
     """
     params, regime, users, holders = model.p, model.regime, model.users, model.holders
     device_col = holders.maker(0) + users.device
@@ -161,17 +162,12 @@ def update_flows(model: DataMarket) -> None:
     model.month.licensed_users = licensed
     if regime.portability != "none" and regime.third_party_access:
         quality = np.maximum(quality, _port(model, device_col, free))
-    # holds[rows[quality > 0], device_col[quality > 0]] = True; where recipients are liable,
-    # makers also keep only the data of their current users they personalise for.
-    kernels.grant_device_data(
-        users.holds,
-        users.device,
-        device_col,
-        quality,
-        holders.maker(0),
-        len(model.makers),
-        regime.recipient_liability,
-    )
+    # Retention and erasure end what they end (never a record a flow feeds this month); live
+    # flows refresh the device maker's record (holds, age 0); without one, the maker
+    # personalises with what it kept, decayed by age. Where recipients are liable, makers also
+    # keep only the data of their current users they personalise for.
+    values = retention.value_table(params.data_value_decay, model.steps)
+    quality = retention.update_records(model, quality, values)
     if regime.recipient_liability:
         _minimise_data(model)
     if model.trust is not None:
@@ -180,14 +176,18 @@ def update_flows(model: DataMarket) -> None:
         quality = np.where(via_trust, 1.0, quality)
     model.month.data_quality = quality
     model.data_quality = quality
-    held_by = kernels.column_counts(users.holds)  # = users.holds.sum(axis=0)
-    for m, maker in enumerate(model.makers):
-        reach = held_by[holders.maker(m)]
-        if model.trust is not None and model.trust.licensed[m]:
-            reach += int((users.trust_member & (users.device == m)).sum())
-        maker.data_share = reach / users.n
     if model.brokers:
         _broker_trade(model)
+    # D_m: the retained stock, each record worth (1 − δ)^age (value decays); `held_share`
+    # counts the records themselves (harm does not decay). Brokers' purchases change neither.
+    stock, held_by = retention.tally_holdings(model, values)
+    for m, maker in enumerate(model.makers):
+        stock_m, held_m = float(stock[m]), int(held_by[m])
+        if model.trust is not None and model.trust.licensed[m]:
+            via_trust = int((users.trust_member & (users.device == m)).sum())
+            stock_m, held_m = stock_m + via_trust, held_m + via_trust
+        maker.data_share = stock_m / users.n
+        maker.held_share = held_m / users.n
     if regime.planner_flows:
         _follow_planner(model)
     model.month.flow_device = users.device.copy()
@@ -204,12 +204,12 @@ def update_flows(model: DataMarket) -> None:
 
 def _port(model: DataMarket, device_col: np.ndarray, free: np.ndarray) -> np.ndarray:
     """Users for whom porting pays move their platform data to their device's maker (GDPR 20,
-    PIPL 45, DMA 6(9)); returns each user's ported-data value share with the device maker."""
+    PIPL 45, DMA 6(9)); returns 1 for each user whose port delivers fresh data to her device
+    maker this month (a snapshot just taken, or a real-time link), else 0. An on-request
+    snapshot is a one-off transfer: later it ages as any record no flow refreshes."""
     params, users = model.p, model.users
     rows = np.arange(users.n)
     realtime = model.regime.portability == "realtime"
-    if not realtime:
-        users.port_freshness *= 1.0 - params.snapshot_decay
     quality = np.array([maker.quality for maker in model.makers])[users.device]
     gain = (1 - params.generic_service_share) * users.value * quality
     cost = (
@@ -224,12 +224,13 @@ def _port(model: DataMarket, device_col: np.ndarray, free: np.ndarray) -> np.nda
     candidates = free & on_platform & (users.ported_to != users.device) & ~withdrew_now
     ports = candidates & (gain > cost) & (model.rng.random(users.n) < uptake)
     users.ported_to[ports] = users.device[ports]
-    users.port_freshness[ports] = 1.0
     users.holds[ports, device_col[ports]] = True
     users.consented[ports, device_col[ports]] = True
     users.informed[ports, device_col[ports]] = True
     model.month.ports = int(ports.sum())
-    return np.where(users.ported_to == users.device, users.port_freshness, 0.0)
+    if realtime:
+        return np.where(users.ported_to == users.device, 1.0, 0.0)
+    return ports.astype(float)
 
 
 def _join_trust(model: DataMarket) -> None:
@@ -259,7 +260,7 @@ def _join_trust(model: DataMarket) -> None:
 def _minimise_data(model: DataMarket) -> None:
     """Where recipients are liable for harm, they delete what earns them less than it may cost:
     a maker keeps only the data of its current users it personalises for (done with the grant
-    of this month's data, `kernels.grant_device_data`), and a broker whose liability per record
+    of this month's data, `retention.refresh_device_data`), and a broker whose liability per record
     exceeds its resale value deletes everything."""
     params, users, holders = model.p, model.users, model.holders
     liability = float(users.theta.mean()) * params.misuse_broker * (1 + params.leakage)
@@ -291,6 +292,8 @@ def _broker_trade(model: DataMarket) -> None:
         k = int(model.rng.integers(len(model.brokers)))
         count, proceeds = _sell_records(
             users.holds,
+            users.refreshed,
+            model.steps,
             column,
             holders.broker(k),
             holders.brokers.start,
@@ -326,6 +329,8 @@ def _broker_trade(model: DataMarket) -> None:
 @numba.njit(cache=True, nogil=True)
 def _sell_records(
     holds,
+    refreshed,
+    month,
     seller,
     broker,
     brokers_start,
@@ -343,9 +348,11 @@ def _sell_records(
     """One seller's sales to one broker this month: the records it offers (held by the seller,
     not by the broker, not a trust member's, ``draws < share``) that sell, because
     `model.prices.broker_price` (less `liability`) beats `model.prices.seller_cost`. Hands each
-    sold record over (``holds[i, broker] = True``); returns (records sold, money paid)."""
+    sold record over (``holds[i, broker] = True``, fresh this month: a one-off purchase that no
+    flow refreshes after, `model.retention`); returns (records sold, money paid)."""
     count = 0
     paid = 0.0
+    now = np.uint16(month % retention.MONTHS)
     for i in range(holds.shape[0]):
         if not holds[i, seller] or holds[i, broker] or trust_member[i] or draws[i] >= share:
             continue
@@ -356,6 +363,7 @@ def _sell_records(
         price = max(horizon * added - audit * (resale + penalty) - liability, 0.0)
         if price > 0.0 and price > audit * (price + penalty):
             holds[i, broker] = True
+            refreshed[i, broker] = now
             count += 1
             paid += price
     return count, paid
@@ -377,12 +385,14 @@ def _follow_planner(model: DataMarket) -> None:
         members = np.flatnonzero(users.trust_member)
         users.holds[members, holders.maker(0) + users.device[members]] = False
     users.holds[:, holders.brokers] = brokers.T
+    # The benchmark's flows are live: what it holds is fresh this month (`model.retention`).
+    users.refreshed[:, holders.makers.start : holders.brokers.stop] = retention.stamp(model.steps)
     quality = personalised.astype(float)
     model.month.data_quality = quality
     model.data_quality = quality
     model.month.licensed_users = np.zeros(users.n, dtype=bool)
     for m, maker in enumerate(model.makers):
-        maker.data_share = float(makers[m].sum()) / users.n
+        maker.data_share = maker.held_share = float(makers[m].sum()) / users.n
 
 
 def run_breaches(model: DataMarket) -> None:

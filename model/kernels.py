@@ -549,26 +549,6 @@ def flow_quality(
 
 
 @numba.njit(cache=True, nogil=True)
-def grant_device_data(
-    holds: np.ndarray,
-    device: np.ndarray,
-    device_col: np.ndarray,
-    quality: np.ndarray,
-    maker_start: int,
-    n_makers: int,
-    minimise: bool,
-) -> None:
-    """``holds[rows[quality > 0], device_col[quality > 0]] = True``, then, with `minimise`,
-    for each maker m: ``holds[:, maker_start + m] &= (quality > 0) & (device == m)``."""
-    for i in range(holds.shape[0]):
-        in_use = quality[i] > 0
-        holds[i, device_col[i]] |= in_use
-        if minimise:
-            for m in range(n_makers):
-                holds[i, maker_start + m] &= in_use & (device[i] == m)
-
-
-@numba.njit(cache=True, nogil=True)
 def consent_askers(
     member: np.ndarray,
     device: np.ndarray,

@@ -43,6 +43,8 @@ class Month:
     accepted: int = 0  # ... and accepted
     ports: int = 0  # users who ported their data
     withdrawals: int = 0  # consents withdrawn
+    erasure_requests: int = 0  # users whose request to erase their data was carried out
+    mean_holding_age: float = 0.0  # months, over makers', brokers' and the trust's records
     resolved: int = 0  # complaints resolved
     settlements: int = 0  # mediations that sent a pair back to the table
     fines: float = 0.0  # CNY collected
@@ -235,6 +237,7 @@ class DataMarket(mesa.Model):
         starting customers."""
         for maker in self.makers:
             maker.data_share = 0.0
+            maker.held_share = 0.0
         update_quality(self)
         set_device_prices(self)  # no fees or data yet: c̃ is the unit cost less generic service
         params, users = self.p, self.users

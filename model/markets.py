@@ -68,7 +68,7 @@ def device_utility(
         counts, personalised = _device_totals(users.device, data_quality, len(model.makers))
         counts = counts.astype(float)
         expected = personalised / np.maximum(counts, 1.0)
-    holding = np.array([maker.data_share for maker in model.makers])
+    holding = np.array([maker.held_share for maker in model.makers])  # harm: age does not cut it
     service = (
         users.value[rows, None]
         * quality[None, :]

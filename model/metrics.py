@@ -154,6 +154,12 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "trust_member_share": ("events", "share", "share of users who are members of the data trust"),
     "complaints_resolved": ("events", "complaints", "complaints resolved this month"),
     "settlements": ("events", "pairs", "mediations that sent a pair back to the table this month"),
+    "mean_holding_age": (
+        "events",
+        "months",
+        "mean age of the records makers, brokers and the trust hold: months since each was "
+        "last refreshed (0 when none is held)",
+    ),
 }
 
 HEADLINE = (
@@ -549,5 +555,6 @@ def compute_metrics(model: DataMarket) -> dict[str, float]:
         trust_member_share=int(counts[_TRUST_MEMBERS]) / n,
         complaints_resolved=float(month.resolved),
         settlements=float(month.settlements),
+        mean_holding_age=float(month.mean_holding_age),
         **planner_metrics(model),
     )

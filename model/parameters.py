@@ -687,7 +687,29 @@ PARAMETERS: tuple[Parameter, ...] = (
         source="assumption: MODEL.md §9's; CERRE 2020 finds 'little sign' of use (B27) [V]",
     ),
     P("port_uptake_realtime", 0.02, "per month", "the same with real-time portability", 0, 1),
-    P("snapshot_decay", 0.1, "per month", "δ: decay of a ported snapshot's value", 0, 1),
+    # --- the age of held data: value decays, harm persists (MODEL.md §11, "Retention")
+    P(
+        "data_value_decay",
+        0.1,
+        "per month",
+        "δ: share of a held record's value lost each month no flow refreshes it (its value "
+        "share is (1 − δ)^age; its harm does not decay)",
+        0,
+        1,
+        source="assumption: MODEL.md §9's δ for a ported snapshot, applied to every holding "
+        "(no published decay rate of personal data's value was found)",
+    ),
+    P(
+        "erasure_uptake",
+        0.002,
+        "per month",
+        "chance, times her attention, that a user asks the lawful third parties holding her "
+        "data without her consent to erase it (where the regime grants erasure)",
+        0,
+        1,
+        source="assumption, of port_uptake_on_request's order: no rate of erasure requests "
+        "was found (CERRE 2020 saw 'little sign' of porting, B27; 57% know of the right, B17)",
+    ),
     P(
         "trust_uptake",
         0.02,
@@ -804,6 +826,9 @@ REMOVED_PARAMETERS: dict[str, str] = {
     "of expected fines and of what leaks already reveal (docs/ODD.md §S4.4), so there is no "
     "fixed price to set; set broker_resale_value (CNY per record per month) and broker_horizon "
     "(months) instead",
+    "snapshot_decay": "every held record now ages, and a record no flow refreshes loses a share "
+    "data_value_decay of its value each month (docs/ODD.md, retention); a ported snapshot is one "
+    "such record, so set data_value_decay (per month) instead",
 }
 
 

@@ -78,7 +78,11 @@ class Users:
         trust_member: i has delegated her rights to the data trust.
         payment: what her device's maker pays her per month for her consent (0 if nothing; paid
             while the consent stands and her data flows, `model.payoffs.settle`).
-        ported_to: maker that holds i's ported data (−1 if none); port_freshness its value share.
+        ported_to: maker that holds i's ported data (−1 if none).
+        refreshed: month h last received fresh data of i, modulo 2^16 (0: set-up); the
+            record's age in month t is t − refreshed modulo 2^16 (read only where `holds`).
+        record_value: (N, M) the value share of maker m's record of i when last refreshed (1
+            licensed or ported, τ taken, less through a block); it decays with `age`.
         graph: symmetric CSR adjacency; degree: contacts per user.
     """
 
@@ -97,7 +101,8 @@ class Users:
     trust_member: np.ndarray
     payment: np.ndarray
     ported_to: np.ndarray
-    port_freshness: np.ndarray
+    refreshed: np.ndarray
+    record_value: np.ndarray
     graph: sp.csr_array
     degree: np.ndarray
 
@@ -181,7 +186,10 @@ def create_users(p: MarketScenario, rng: np.random.Generator, holders: Holders) 
         trust_member=np.zeros(n, dtype=bool),
         payment=np.zeros(n),
         ported_to=np.full(n, -1, dtype=np.int32),
-        port_freshness=np.zeros(n),
+        # The platforms' starting holdings are their members' data, fresh at set-up (month 0).
+        # 16 bits, 2 bytes a record: ages are exact below 65,536 months (`model.retention`).
+        refreshed=np.zeros(holds.shape, dtype=np.uint16),
+        record_value=np.zeros((n, holders.n_makers), dtype=np.float32),
         graph=graph,
         degree=degrees(graph),
     )

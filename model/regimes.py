@@ -66,6 +66,13 @@ class Regime:
         planner_flows: a benchmark, not a law: makers and brokers hold exactly the planner's
             first best of the month before (`model.planner`), delivering the full service. Run
             from the common start, it is the path benchmark regimes are ranked against.
+        retention_months: the longest a lawful holder keeps a record no flow has refreshed,
+            months (a whole number >= 1; inf = unlimited). A record fed by a live flow is
+            refreshed every month, so the limit bites on data no longer fed (PIPL Art. 19,
+            GDPR Art. 5(1)(e): "no longer than necessary", which names no period).
+        erasure_right: whether users may have their data erased (GDPR Art. 17, PIPL Art. 47):
+            a maker or platform she leaves deletes her data, and a request reaches the lawful
+            third parties she never consented to.
     """
 
     name: str = "custom"
@@ -87,6 +94,8 @@ class Regime:
     compliance_cost: float = 0.0
     record_penalty: float = 0.0
     planner_flows: bool = False
+    retention_months: float = math.inf
+    erasure_right: bool = False
     levers_overridden: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +141,7 @@ _BOOLEANS = (
     "data_trust",
     "recipient_liability",
     "planner_flows",
+    "erasure_right",
 )
 
 
@@ -163,7 +173,22 @@ def _check_levers(regime: Regime) -> None:
         cost = getattr(regime, lever)
         if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < math.inf:
             raise ValueError(f"{where}: lever {lever}={cost!r} must be a finite number >= 0")
+    months = regime.retention_months
+    if (
+        isinstance(months, bool)
+        or not isinstance(months, int | float)
+        or not (months == math.inf or (months >= 1 and float(months).is_integer()))
+    ):
+        raise ValueError(
+            f"{where}: lever retention_months={months!r} must be a whole number of months >= 1 "
+            "(inf for unlimited)"
+        )
 
+
+#: The storage limit of the PIPL/GDPR-style presets. PIPL Art. 19 and GDPR Art. 5(1)(e) say
+#: "no longer than necessary" and name no period: twelve months is an assumption (a year after
+#: the data stopped being fed, when, at the default decay, 28% of its value is left).
+RETENTION_MONTHS = 12.0
 
 #: The compliance cost of a data-sharing relationship under the PIPL/GDPR-style presets, CNY per
 #: month for the whole firm: EY's estimate that the Fortune Global 500 spend $7.8 bn on GDPR
@@ -211,6 +236,8 @@ REGIMES: dict[str, Regime] = {
         dispute_resolution="adjudicate",
         compliance_cost=COMPLIANCE_COST,
         record_penalty=RECORD_PENALTY,
+        retention_months=RETENTION_MONTHS,
+        erasure_right=True,
     ),
     "portability": Regime(
         name="portability",
@@ -225,6 +252,8 @@ REGIMES: dict[str, Regime] = {
         dispute_resolution="adjudicate",
         compliance_cost=COMPLIANCE_COST,
         record_penalty=RECORD_PENALTY,
+        retention_months=RETENTION_MONTHS,
+        erasure_right=True,
     ),
     "data_trust": Regime(
         name="data_trust",
@@ -239,6 +268,8 @@ REGIMES: dict[str, Regime] = {
         data_trust=True,
         compliance_cost=COMPLIANCE_COST,
         record_penalty=RECORD_PENALTY,
+        retention_months=RETENTION_MONTHS,
+        erasure_right=True,
     ),
     "ban": Regime(
         name="ban",
@@ -252,6 +283,8 @@ REGIMES: dict[str, Regime] = {
         audit_probability=0.1,
         dispute_resolution="adjudicate",
         record_penalty=RECORD_PENALTY,
+        retention_months=RETENTION_MONTHS,
+        erasure_right=True,
     ),
     "recipient_liability": Regime(
         name="recipient_liability",
@@ -267,13 +300,20 @@ REGIMES: dict[str, Regime] = {
     ),
 }
 
+# The storage limit and erasure right of the PIPL/GDPR-style presets; the period is assumed.
+_STORAGE_LIMIT = (
+    f"retention, erasure: PIPL Arts. 19, 47; GDPR Arts. 5(1)(e), 17 ({RETENTION_MONTHS:g} months "
+    "assumed)"
+)
+
 REGIME_ANCHORS: dict[str, str] = {
     "platform_control": "firms own the data ('private estate'); Jones & Tonetti's firm ownership",
     "click_through": "Huawei's 2017 position; MIIT's 2017 response (mediation)",
-    "informed_consent": "PIPL Arts. 13, 14, 16, 23, 66; GDPR Arts. 6, 7",
-    "portability": "GDPR Art. 20, PIPL Art. 45, DMA Arts. 6(9), 6(10), 11",
-    "data_trust": "Delacroix & Lawrence 2019; Galperti et al. data unions; Acemoglu et al.",
-    "ban": "Acemoglu et al. 'shut down'; Jones & Tonetti 'outlaw sharing'",
+    "informed_consent": "PIPL Arts. 13, 14, 16, 23, 66; GDPR Arts. 6, 7; " + _STORAGE_LIMIT,
+    "portability": "GDPR Art. 20, PIPL Art. 45, DMA Arts. 6(9), 6(10), 11; " + _STORAGE_LIMIT,
+    "data_trust": "Delacroix & Lawrence 2019; Galperti et al. data unions; Acemoglu et al.; "
+    + _STORAGE_LIMIT,
+    "ban": "Acemoglu et al. 'shut down'; Jones & Tonetti 'outlaw sharing'; " + _STORAGE_LIMIT,
     "recipient_liability": "Zhang & Zhu 2025: the downstream recipient is liable",
 }
 

@@ -19,8 +19,9 @@ Checks:
 * `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs; no
   helper thread outlives a call, and an error in a block reaches the caller;
 * the phase 3–4 kernels (`pair_users`, `column_counts`, `flow_quality` on one thread and over
-  uneven blocks, `grant_device_data`, the consent kernels) equal the numpy
-  expressions they replace in `model.flows` and `model.consent`.
+  uneven blocks, the consent kernels) equal the numpy expressions they replace in
+  `model.flows` and `model.consent` (the grant of device data, which also refreshes the
+  records' ages, is tested in `tests/test_retention.py`).
 """
 
 from __future__ import annotations
@@ -397,21 +398,6 @@ def test_flow_quality_equals_numpy(platform_terms, n_threads, restore_threads):
             assert 0.7 * (1 - 0.35) in quality and 1.0 in quality  # both paths taken
     finally:
         kernels.MIN_BLOCK_WORK = kernels_min
-
-
-@pytest.mark.parametrize("minimise", [False, True])
-def test_grant_device_data_equals_numpy(minimise):
-    u = _users(7)
-    quality = np.where(u["rng"].random(u["device"].size) < 0.5, 0.0, u["rng"].random(3_001))
-    want = u["holds"].copy()
-    rows, col, in_use = np.arange(want.shape[0]), u["device_col"], quality > 0
-    want[rows[in_use], col[in_use]] = True
-    if minimise:
-        for m in range(5):
-            want[:, 2 + m] &= in_use & (u["device"] == m)
-    got = u["holds"].copy()
-    kernels.grant_device_data(got, u["device"], col, quality, 2, 5, minimise)
-    np.testing.assert_array_equal(got, want)
 
 
 def test_consent_kernels_equal_numpy():

@@ -183,7 +183,9 @@ def test_device_utility_equals_numpy(market):
     counts = np.bincount(users.device, minlength=len(market.makers)).astype(float)
     personalised = np.bincount(users.device, weights=data_quality, minlength=len(market.makers))
     expected_share = personalised / np.maximum(counts, 1.0)
-    holding = np.array([maker.data_share for maker in market.makers])
+    # The privacy reputation weighs the records a maker holds, whatever their age: harm does
+    # not decay with age (the value side, `data_share`, does).
+    holding = np.array([maker.held_share for maker in market.makers])
     service = (
         users.value[rows, None]
         * quality[None, :]

@@ -43,6 +43,7 @@ from model.metrics import (
     third_party_mask,
 )
 from model.planner import month_planner_gap
+from model.retention import holding_ages
 
 # (platforms, makers, brokers)
 LAYOUTS = [(2, 5, 2), (1, 1, 0), (3, 2, 4), (1, 4, 1)]
@@ -206,7 +207,8 @@ def test_user_pass_leaves_ties_undecided():
 
 # --- On markets --------------------------------------------------------------------------------
 
-#: name → (DataMarket keywords, months played); the trust licenses makers after 20 months or so.
+#: name → (DataMarket keywords, months played at least); a market with a trust plays on until
+#: some flows go through it (the trust licenses makers after 20 to 40 months, `market`).
 MARKETS = {
     "click_through": (dict(regime="click_through"), 6),
     # 1 − γ = 0.5 multiplies exactly, which would hide a change in the order of the benefit's
@@ -231,7 +233,14 @@ def market(request) -> DataMarket:
     params, months = MARKETS[request.param]
     model = DataMarket(n_users=4_000, rng=31, **params)
     model.run_for(months)
+    while model.trust is not None and model.steps < 60 and not _flows_via_trust(model):
+        model.step()
     return model
+
+
+def _flows_via_trust(model: DataMarket) -> bool:
+    """Some member's device maker has a trust licence this month."""
+    return bool((model.users.trust_member & model.trust.licensed[model.month.flow_device]).any())
 
 
 def reference_metrics(model: DataMarket) -> dict[str, float]:
@@ -260,6 +269,8 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
     )
     licensed = model.licensed
     fees = model.fee[licensed]
+    third_party_records = np.zeros_like(users.holds)  # makers', brokers' and the trust's
+    third_party_records[:, holders.makers.start :] = users.holds[:, holders.makers.start :]
     return dict(
         consumer_surplus=consumer_surplus,
         privacy_harm=float((month.harm + month.breach_harm).mean()),
@@ -307,6 +318,11 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
         trust_member_share=float(users.trust_member.mean()),
         complaints_resolved=float(month.resolved),
         settlements=float(month.settlements),
+        mean_holding_age=float(
+            holding_ages(users.refreshed, model.steps)[third_party_records].mean()
+        )
+        if third_party_records.any()
+        else 0.0,
     )
 
 
