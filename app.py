@@ -54,6 +54,7 @@ from experiments.viz import (
     comparison_figure,
     comparison_rows,
     default_users,
+    first_best_figure,
     lab_regime,
     market_figure,
     metrics_frame,
@@ -340,6 +341,20 @@ def Market(lab: MarketLab):
 
 
 @solara.component
+def FirstBest(lab: MarketLab):
+    """The distance from the planner's first best, and prices, over time."""
+    update_counter.get()
+    _chart(
+        "Distance from the first best, and prices",
+        "The welfare gap: what the planner's allocation of the same users' data would add, per "
+        "user per month, split into data that flows but should not (oversharing) and data that "
+        "should flow but does not (undersharing). Right axis: the mean device price and the "
+        "mean payment a consenting user gets for her data (a gap: nobody is paid that month).",
+        first_best_figure(lab.market),
+    )
+
+
+@solara.component
 def Shares(lab: MarketLab):
     """Device makers' market shares over time."""
     update_counter.get()
@@ -430,7 +445,7 @@ def FitCharts():
 
 @solara.component
 def Lab(lab: MarketLab):
-    """The main area: the run now beside the network sample, the four time series in two
+    """The main area: the run now beside the network sample, the five time series in two
     columns, then the comparison across regimes (one column each on narrow screens).
 
     Laid out here rather than in SolaraViz's draggable grid, whose fixed-height cells cut off
@@ -446,6 +461,7 @@ def Lab(lab: MarketLab):
             Welfare(lab)
             Privacy(lab)
             Market(lab)
+            FirstBest(lab)
             Shares(lab)
         Comparison(lab)
 

@@ -227,7 +227,17 @@ WELFARE = (
     "broker_profit",
     "privacy_harm",
 )
-PRIVACY = ("consent_rate", "mean_exposure", "exposed_without_consent_share", "broker_reach_share")
+PRIVACY = (
+    "consent_rate",
+    "mean_exposure",
+    "exposed_without_consent_share",
+    "mean_unconsented_exposure",
+    "broker_reach_share",
+)
+#: The distance from the first best and its two parts (CNY per user per month), beside the
+#: prices users pay and are paid (CNY per month).
+FIRST_BEST = ("welfare_gap", "oversharing_loss", "undersharing_loss")
+PRICES = ("mean_device_price", "mean_data_price")
 MARKET_PAIRS = ("licensed_pairs", "blocked_pairs", "taking_pairs", "open_disputes")
 
 
@@ -242,6 +252,31 @@ def privacy_figure(market: DataMarket) -> go.Figure:
     the consent rate's line has a gap in a month without consent requests (NaN)."""
     fig = _lines(metrics_frame(market), PRIVACY, "share")
     fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
+def first_best_figure(market: DataMarket) -> go.Figure:
+    """The welfare gap to the planner's first best and its over- and undersharing parts (left
+    axis), and the mean device price and the mean payment for consent (right axis; the data
+    price's line has a gap in a month nobody is paid, NaN), by month."""
+    frame = metrics_frame(market)
+    fig = _lines(frame, FIRST_BEST, "CNY per user per month")
+    for name, dash in zip(PRICES, ("dot", "dash"), strict=True):
+        values = frame[name] if name in frame else pd.Series(dtype=float)
+        fig.add_trace(
+            go.Scatter(
+                x=list(values.index),
+                y=values.to_list(),
+                name=f"{_label(name)} (right axis)",
+                yaxis="y2",
+                line=dict(dash=dash),
+                hovertemplate=f"{_label(name)}: %{{y:.2f}} CNY per month<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        yaxis2=dict(title="CNY per month", overlaying="y", side="right", rangemode="tozero"),
+        margin=dict(l=50, r=60, t=10, b=40),
+    )
     return fig
 
 
@@ -544,6 +579,7 @@ def all_figures(lab: MarketLab) -> dict[str, go.Figure]:
         "welfare": welfare_figure(market),
         "privacy": privacy_figure(market),
         "market": market_figure(market),
+        "first_best": first_best_figure(market),
         "shares": shares_figure(market),
         "network": network_figure(market, lab.sample_nodes, lab.sample_edges, lab.sample_positions),
     }

@@ -19,6 +19,7 @@ from experiments.viz import (
     compare_regimes,
     comparison_figure,
     comparison_rows,
+    first_best_figure,
     lab_regime,
     maker_shares,
     network_figure,
@@ -82,9 +83,33 @@ def test_welfare_figure_ends_at_the_models_values(lab):
         assert trace.y[-1] == pytest.approx(frame[name].iloc[-1])
 
 
+def test_first_best_figure_shows_the_gap_its_parts_and_the_prices(lab):
+    frame = lab.market.datacollector.get_model_vars_dataframe()
+    traces = {
+        trace.name.replace(" (right axis)", "").replace(" ", "_"): trace
+        for trace in first_best_figure(lab.market).data
+    }
+    assert set(traces) == {
+        "welfare_gap",
+        "oversharing_loss",
+        "undersharing_loss",
+        "mean_device_price",
+        "mean_data_price",
+    }
+    for name, trace in traces.items():
+        assert list(trace.x) == list(range(1, MONTHS + 1))
+        want = frame[name].to_numpy()
+        got = np.array([math.nan if y is None else y for y in trace.y], dtype=float)
+        # A month nobody is paid is a gap in the line, not a zero.
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)])
+    assert traces["mean_device_price"].yaxis == "y2"
+    assert np.all(np.array(traces["welfare_gap"].y) >= 0)
+
+
 def test_every_figure_has_data(lab):
     figures = all_figures(lab)
-    assert set(figures) == {"welfare", "privacy", "market", "shares", "network"}
+    assert set(figures) == {"welfare", "privacy", "market", "first_best", "shares", "network"}
     for fig in figures.values():
         assert fig.data
 
@@ -228,7 +253,7 @@ def test_page_displays_inline_in_jupyter():
     assert "application/vnd.jupyter.widget-view+json" in mimetypes, display.outputs
     printed = "".join(o.get("text", "") for o in step.outputs if o["output_type"] == "stream")
     assert "['Month 1 · total welfare" in printed, printed
-    assert "5 charts" in printed, printed
+    assert "6 charts" in printed, printed  # the five time series and the network sample
     assert "welfare months: [1]" in printed, printed  # the chart redrawn in place, once
 
 
