@@ -405,6 +405,7 @@ def run_breaches(model: DataMarket) -> None:
     breached = holding & (model.rng.random(holders.count) < hazard)
     model.month.breached = breached
     model.month.breaches = int(breached.sum())
+    # Harm counts at the welfare valuation (`privacy_valuation_basis`), as misuse harm does.
     model.month.breach_harm = breach_harm(
-        model.users.theta, model.exposure, breached, params.breach_harm_multiplier
+        model.users.harm_theta, model.exposure, breached, params.breach_harm_multiplier
     )

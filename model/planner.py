@@ -22,7 +22,7 @@ concave quality spillover), a_j the platforms' advertising lost on a user whose 
 uses (`ad_rivalry_loss`), s the security spend per record, w a broker's resale value of full
 knowledge of one user, shared among the c_j brokers holding her record, e_jh = d_jh + (1 − d_jh) ·
 R²(k_jh; λ) her exposure to holder h when k_jh of her contacts' data are held by h, and
-ω_jh = θ_j ρ_h (1 + κ b_h) the money harm of full exposure to h (misuse and expected breaches),
+ω_jh = θ_j (ρ_h + κ b_h) the money harm of full exposure to h (misuse and expected breaches),
 with the θ that counts in welfare (`privacy_valuation_basis`). Fees, payments, data sales,
 dividends and fines are transfers and do not appear. What the flows do not move (platforms' own
 holdings, the trust's, devices, memberships) is the same in both allocations.
@@ -179,7 +179,9 @@ def flow_problem(model: DataMarket) -> FlowProblem:
         maker_held=held,
         maker_delivered=delivered,
         maker_adds_holder=adds_holder,
-        maker_harm=users.harm_theta * p.misuse_maker * (1 + p.breach_harm_multiplier * hazard[0]),
+        # Misuse θ·ρ·e plus a breach's expected harm κ·b·θ·e (a breach hits whatever the
+        # holder's misuse weight, `flows.breach_harm`).
+        maker_harm=users.harm_theta * (p.misuse_maker + p.breach_harm_multiplier * hazard[0]),
         maker_ads=ads,
         service_weight=weight,
         maker_security=float(p.security_maker),
@@ -189,7 +191,7 @@ def flow_problem(model: DataMarket) -> FlowProblem:
         quality_gain=float(p.quality_gain),
         quality_scale=float(p.quality_data_scale),
         broker_held=np.ascontiguousarray(users.holds[:, holders.brokers].T),
-        broker_harm=users.harm_theta * p.misuse_broker * (1 + p.breach_harm_multiplier * hazard[1]),
+        broker_harm=users.harm_theta * (p.misuse_broker + p.breach_harm_multiplier * hazard[1]),
         broker_security=float(p.security_broker),
         resale=float(p.broker_resale_value),
         broker_r2=r2,
