@@ -131,7 +131,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "privacy_cost_median",
-        84.6,
+        69.3,
         "CNY per unit exposure per month",
         "median privacy cost θ",
         0,
@@ -139,12 +139,14 @@ PARAMETERS: tuple[Parameter, ...] = (
         source=(
             "calibrated: 30% of Chinese users would disclose personal data for free services "
             "(Zhou 2020) [V]: the median θ at which 30% of readers, with a real choice, nothing "
-            "paid and no leak, accept a maker's request (docs/ODD.md, Money)"
+            "paid and no leak, accept a maker's request (docs/ODD.md, Money), solved with the "
+            "behavioural fit at its θ dispersion and consent noise (experiments.calibrate."
+            "zhou_median; docs/calibration.md)"
         ),
     ),
     P(
         "privacy_cost_sigma",
-        0.959,
+        0.5,
         "log-sd",
         "dispersion of θ (lognormal)",
         0,
@@ -233,7 +235,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P("personalisation_value_sigma", 0.5, "log-sd", "dispersion of v", 0, 5),
     P(
         "attention_mean",
-        0.288,
+        0.203,
         "probability",
         "mean chance of reading a request's terms (74% skip entirely)",
         0,
@@ -252,7 +254,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P("present_bias_concentration", 10.0, "-", "Beta concentration of β (a + b)", 0.01, 1e4),
     P(
         "p_click",
-        0.902,
+        0.962,
         "probability",
         "a non-reader accepts a click-through request",
         0,
@@ -261,7 +263,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "p_neutral",
-        0.626,
+        0.734,
         "probability",
         "a non-reader accepts a request with a real reject option",
         0,
@@ -270,7 +272,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "consent_noise",
-        6.4,
+        2.166,
         "CNY per month",
         "scale of the logistic noise ε in a reader's answer",
         0,
@@ -279,7 +281,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "consent_fatigue",
-        0.11,
+        0.241,
         "per request",
         "attention falls by exp(-fatigue · recent requests)",
         0,

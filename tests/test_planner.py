@@ -249,21 +249,28 @@ def test_the_welfare_gap_is_never_negative_in_the_market(regime):
 
 
 def test_a_regime_that_follows_the_planner_has_a_gap_near_zero():
-    # From the second month it holds last month's first best: what remains is the month's
-    # change (devices replaced, memberships revised), a small share of another regime's gap.
+    # From the second month it holds last month's first best. What remains is the month's change:
+    # a user who replaced her device or revised her platforms this month has a new first best
+    # that last month's flows miss. Without those changes the gap is 0; with them it is the lag,
+    # a small share of another regime's gap (measured: 0.7–0.9 CNY a month under wtp, against
+    # click-through's 5.9; 0.04 without device replacement).
     planner = get_regime("platform_control").replace(
         name="planner", planner_flows=True, maker_may_take=False, platform_may_block=False
     )
-    for basis in ("revealed", "wtp"):
-        follows = DataMarket(regime=planner, n_users=2_000, rng=4, privacy_valuation_basis=basis)
-        follows.run_for(8)
-        other = DataMarket(
-            regime="click_through", n_users=2_000, rng=4, privacy_valuation_basis=basis
+    still = dict(replacement_hazard=0.0, platform_revision_rate=0.0)
+
+    def gaps(regime, basis, **params):
+        market = DataMarket(
+            regime=regime, n_users=2_000, rng=4, privacy_valuation_basis=basis, **params
         )
-        other.run_for(8)
-        gap = follows.datacollector.get_model_vars_dataframe()["welfare_gap"].iloc[2:]
-        reference = other.datacollector.get_model_vars_dataframe()["welfare_gap"].iloc[2:]
-        assert gap.mean() < 0.1 * reference.mean(), basis
+        market.run_for(8)
+        return market.datacollector.get_model_vars_dataframe()["welfare_gap"].iloc[2:]
+
+    for basis in ("revealed", "wtp"):
+        assert gaps(planner, basis, **still).abs().max() < 1e-9, basis
+        lag, reference = gaps(planner, basis), gaps("click_through", basis)
+        assert lag.mean() < 0.2 * reference.mean(), basis
+        assert gaps(planner, basis, replacement_hazard=0.0).mean() <= 0.25 * lag.mean() + 1e-9
 
 
 def test_where_the_first_best_is_shared_the_gap_orders_regimes_opposite_to_welfare():

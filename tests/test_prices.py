@@ -28,7 +28,7 @@ from model.prices import (
 )
 
 N = 4_000
-NOISE = 6.4
+NOISE = 2.166  # the calibrated consent_noise
 SALIENCE = 0.076
 
 
@@ -43,14 +43,14 @@ def _askers(
     """Readers' perceived net gains before payment at a given leaked exposure, from lognormal
     values and privacy costs on the model's scales (CNY a month)."""
     rng = np.random.default_rng(seed)
-    theta = 84.6 * np.exp(0.959 * rng.standard_normal(N))
+    theta = 69.3 * np.exp(0.5 * rng.standard_normal(N))  # the calibrated θ
     gain = 0.5 * 16.8 * np.exp(0.5 * rng.standard_normal(N)) * 1.5
     increment = 1.0 if harm_ignores_exposure else 1.0 - leak
     net = gain + bundled_loss - 0.7 * theta * 0.4 * increment
     return Askers(np.full(N, read), net, np.zeros(N, dtype=np.int64))
 
 
-def _price(askers: Askers, value: float, click: float = 0.626) -> float:
+def _price(askers: Askers, value: float, click: float = 0.734) -> float:
     return best_payment(askers, value, noise=NOISE, p_click=click, salience=SALIENCE)
 
 
@@ -70,10 +70,10 @@ def test_no_fall_when_harm_ignores_prior_exposure():
 def test_the_payment_is_about_zero_under_a_bundled_click_through():
     # Refusal costs the feature (L), non-readers click 90%: nearly everyone accepts for nothing.
     bundled = _askers(0.2, read=0.3, bundled_loss=8.4 * 10)
-    assert _price(bundled, 40.0, click=0.902) < 0.5
+    assert _price(bundled, 40.0, click=0.962) < 0.5
     # The same buyer, where refusing costs nothing and everyone reads, pays a real price.
     unbundled = _askers(0.2, read=1.0)
-    assert _price(unbundled, 40.0, click=0.626) > 2.0
+    assert _price(unbundled, 40.0, click=0.734) > 2.0
 
 
 def test_a_buyer_whose_data_is_worth_nothing_pays_nothing():
@@ -219,8 +219,11 @@ def test_the_compiled_sales_are_the_prices_decision_record_by_record():
         offered = holds[:, seller] & ~holds[:, broker] & ~trust & (draws < 0.3)
         sells = offered & (price > 0) & (price > cost)
         after = holds.copy()
+        refreshed = np.full((n, 5), 3, dtype=np.uint16)
         count, paid = _sell_records(
             after,
+            refreshed,
+            7,
             seller,
             broker,
             first,
@@ -238,3 +241,7 @@ def test_the_compiled_sales_are_the_prices_decision_record_by_record():
         assert count == sells.sum()
         assert paid == pytest.approx(price[sells].sum())
         assert np.array_equal(after[:, broker], holds[:, broker] | sells)
+        # A record sold is fresh in the month of the sale; nothing else is restamped.
+        assert (refreshed[sells, broker] == 7).all()
+        assert (refreshed[~sells, broker] == 3).all()
+        assert (np.delete(refreshed, broker, axis=1) == 3).all()
