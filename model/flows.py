@@ -263,7 +263,8 @@ def _minimise_data(model: DataMarket) -> None:
     of this month's data, `retention.refresh_device_data`), and a broker whose liability per record
     exceeds its resale value deletes everything."""
     params, users, holders = model.p, model.users, model.holders
-    liability = float(users.theta.mean()) * params.misuse_broker * (1 + params.leakage)
+    # What it would owe: harm at the welfare valuation, as `model.payoffs` compensates it.
+    liability = float(users.harm_theta.mean()) * params.misuse_broker * (1 + params.leakage)
     if liability >= params.broker_resale_value:
         users.holds[:, holders.brokers] = False
 
@@ -284,7 +285,7 @@ def _broker_trade(model: DataMarket) -> None:
     liability = 0.0
     if regime.recipient_liability:
         # The harm it expects to owe per record per month (as `_minimise_data` weighs it).
-        monthly = float(users.theta.mean()) * params.misuse_broker * (1 + params.leakage)
+        monthly = float(users.harm_theta.mean()) * params.misuse_broker * (1 + params.leakage)
         liability = monthly * params.broker_horizon
     sellers = [(holders.platforms.start + p, firm) for p, firm in enumerate(model.platforms)]
     sellers += [(holders.maker(m), firm) for m, firm in enumerate(model.makers)]
