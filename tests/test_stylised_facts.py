@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 N_USERS = 4000
 MONTHS = 36
 WINDOW = 12  # months averaged at the end of each run
-REPS = 3
+REPS = 8
 ROOT_SEED = 20_211_101  # PIPL in force; not a root of docs/validation.md
 SEEDS = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(ROOT_SEED).spawn(REPS)]
 
