@@ -195,6 +195,13 @@ def month_axis(months: int) -> dict[str, Any]:
     return dict(title="month", tick0=0, dtick=step)
 
 
+def _with_gaps(values: pd.Series) -> list[float | None]:
+    """A line's values with None for a missing month (NaN): plotly.js draws a gap there, and a
+    widget update carries it as JSON null (NaN is not JSON, and the browser would drop the whole
+    update)."""
+    return [None if value != value else value for value in values.to_list()]
+
+
 def _lines(frame: pd.DataFrame, names: tuple[str, ...], y_title: str, **layout: Any) -> go.Figure:
     fig = go.Figure()
     for name in names:
@@ -202,7 +209,7 @@ def _lines(frame: pd.DataFrame, names: tuple[str, ...], y_title: str, **layout: 
         fig.add_trace(
             go.Scatter(
                 x=list(values.index),
-                y=values.to_list(),
+                y=_with_gaps(values),
                 mode="lines+markers" if len(values) < 2 else "lines",  # a lone month: a dot
                 name=_label(name),
                 hovertemplate=f"{_label(name)}: %{{y:.3f}} ({METRICS[name][1]})<extra></extra>",
@@ -266,7 +273,7 @@ def first_best_figure(market: DataMarket) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=list(values.index),
-                y=values.to_list(),
+                y=_with_gaps(values),
                 name=f"{_label(name)} (right axis)",
                 yaxis="y2",
                 line=dict(dash=dash),
@@ -289,7 +296,7 @@ def market_figure(market: DataMarket) -> go.Figure:
     fig.add_trace(
         go.Scatter(
             x=list(fees.index),
-            y=fees.to_list(),
+            y=_with_gaps(fees),
             name="mean access fee (right axis)",
             yaxis="y2",
             line=dict(dash="dot"),

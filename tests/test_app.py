@@ -352,3 +352,16 @@ def test_live_figure_holds_each_months_figure():
 
 def _sample(lab):
     return lab.sample_nodes, lab.sample_edges, lab.sample_positions
+
+
+def test_missing_months_are_gaps_a_widget_update_can_carry():
+    """Under a ban nobody is asked or paid: those lines are gaps (None, JSON null), never NaN,
+    which is not JSON, so the browser would drop the whole chart update."""
+    lab = MarketLab(scenario="baseline", regime="ban", n_users=N, rng=7)
+    lab.step()
+    for name, fig in all_figures(lab).items():
+        for trace in fig.data:
+            values = [] if trace.y is None else list(trace.y)
+            assert not any(isinstance(v, float) and v != v for v in values), (name, trace.name)
+    rate = next(t for t in all_figures(lab)["privacy"].data if t.name == "consent rate")
+    assert list(rate.y) == [None]

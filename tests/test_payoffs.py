@@ -343,7 +343,6 @@ def plain_settle(model: DataMarket) -> None:
     rows = np.arange(n)
     flowing = users.consented[rows, holders.maker(0) + users.device] & (data_quality > 0)
     paid = np.where(flowing, users.payment, 0.0)
-    utility += paid
     payments = np.bincount(users.device, weights=paid, minlength=len(model.makers))
     month.data_payments = float(payments.sum())
     month.paid_consents = int(flowing.sum())
@@ -359,6 +358,7 @@ def plain_settle(model: DataMarket) -> None:
     )
     # Each user pays her maker's price this month (set in phase 5).
     utility -= np.array([maker.price for maker in model.makers])[users.device]
+    utility += paid  # `settle`'s order: the device price first, then the payment for consent
     held_by = users.holds.sum(axis=0)  # records each holder has, counted in one pass
     for m, maker in enumerate(model.makers):
         ledger.transfer(USERS, maker, maker.price * device_users[m], "device")

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
-from model import HEADLINE, REGIMES, DataMarket
+from model import HEADLINE, MISSING, REGIMES, DataMarket
 from model.flows import overall_exposure
 from model.metrics import third_party_mask
 
@@ -137,7 +137,10 @@ def trace(page: Page, name: str) -> dict[str, Any]:
 
 
 def same_decimals(shown: str, value: float) -> str:
-    """`value` written with as many decimals as `shown` has."""
+    """`value` written with as many decimals as `shown` has; a missing value (NaN) as the page
+    says it (`model.MISSING`: no consent requests, nobody paid)."""
+    if value != value:
+        return shown if shown in MISSING.values() else "nan"
     decimals = len(shown.split(".")[1]) if "." in shown else 0
     return f"{value:.{decimals}f}"
 
