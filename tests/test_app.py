@@ -360,6 +360,8 @@ def test_missing_months_are_gaps_a_widget_update_can_carry():
     lab = MarketLab(scenario="baseline", regime="ban", n_users=N, rng=7)
     lab.step()
     for name, fig in all_figures(lab).items():
+        if name == "network":  # NaN breaks its contact lines apart; they are drawn once
+            continue
         for trace in fig.data:
             values = [] if trace.y is None else list(trace.y)
             assert not any(isinstance(v, float) and v != v for v in values), (name, trace.name)
