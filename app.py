@@ -48,11 +48,13 @@ from experiments.viz import (
     LAB_DEGREE_RANGE,
     LEVER_CHOICES,
     MIN_LAB_USERS,
+    NO_VALUE,
     MarketLab,
     compare_regimes,
     comparison_figure,
     comparison_rows,
     default_users,
+    first_best_figure,
     lab_regime,
     market_figure,
     metrics_frame,
@@ -129,7 +131,7 @@ model_params = {
         "Portability: users move their data to the maker", LEVER_CHOICES["portability"], AS_REGIME
     ),
     "access_fee_cap": _select(
-        "Access fee cap (CU per shared user per month)",
+        "Access fee cap (CNY per shared user per month)",
         LEVER_CHOICES["access_fee_cap"],
         AS_REGIME,
     ),
@@ -295,7 +297,7 @@ def Status(lab: MarketLab):
         )
         solara.Text(
             "Set the next run in the sidebar, then press Reset; Step plays one month, "
-            "▶ plays on. CU: currency units.",
+            "▶ plays on. Money in 2017 yuan (CNY).",
             style={"font-size": "0.85em", "color": "#555"},
         )
     return main
@@ -319,8 +321,9 @@ def Privacy(lab: MarketLab):
     update_counter.get()
     _chart(
         "Privacy over time",
-        "Shares of users: consent requests accepted, mean exposure to third parties, people "
-        "exposed to a firm they never agreed to, and people whose data a broker holds.",
+        "Shares of users: consent requests accepted (a gap: no requests that month), mean "
+        "exposure to third parties, people exposed above the threshold to firms they have no "
+        "consent with, and people whose data a broker holds.",
         privacy_figure(lab.market),
     )
 
@@ -334,6 +337,20 @@ def Market(lab: MarketLab):
         "How many platform–maker pairs have a licence, are blocked, or see the maker take data "
         "on the phone, how many disputes wait for the regulator, and the mean licence fee.",
         market_figure(lab.market),
+    )
+
+
+@solara.component
+def FirstBest(lab: MarketLab):
+    """The distance from the planner's first best, and prices, over time."""
+    update_counter.get()
+    _chart(
+        "Distance from the first best, and prices",
+        "The welfare gap: what the planner's allocation of the same users' data would add, per "
+        "user per month, split into data that flows but should not (oversharing) and data that "
+        "should flow but does not (undersharing). Right axis: the mean device price and the "
+        "mean payment a consenting user gets for her data (a gap: nobody is paid that month).",
+        first_best_figure(lab.market),
     )
 
 
@@ -404,7 +421,9 @@ def ComparisonPanel(lab: MarketLab, month: int):
         solara.Style(TABLE_CSS)
         solara.HTML(
             tag="div",
-            unsafe_innerHTML=rows.to_html(float_format="{:.3f}".format, classes="comparison"),
+            unsafe_innerHTML=rows.to_html(
+                float_format="{:.3f}".format, na_rep=NO_VALUE, classes="comparison"
+            ),
             style={"overflow-x": "auto", "font-size": "0.85em"},
         )
         _heading("The trade-off: total welfare against mean exposure")
@@ -426,7 +445,7 @@ def FitCharts():
 
 @solara.component
 def Lab(lab: MarketLab):
-    """The main area: the run now beside the network sample, the four time series in two
+    """The main area: the run now beside the network sample, the five time series in two
     columns, then the comparison across regimes (one column each on narrow screens).
 
     Laid out here rather than in SolaraViz's draggable grid, whose fixed-height cells cut off
@@ -442,6 +461,7 @@ def Lab(lab: MarketLab):
             Welfare(lab)
             Privacy(lab)
             Market(lab)
+            FirstBest(lab)
             Shares(lab)
         Comparison(lab)
 

@@ -49,7 +49,12 @@ from pydantic_core import PydanticCustomError
 
 from experiments.spec import MEASURE
 from model import DEFAULT_SCENARIO, LEVERS, REGIMES, SCENARIOS, Regime, get_regime
-from model.parameters import PARAMETER_INDEX, make_scenario, validate
+from model.parameters import (
+    PARAMETER_INDEX,
+    make_scenario,
+    removed_parameter_message,
+    validate,
+)
 
 METHODS = ("grid", "lhs", "sobol", "morris")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -116,6 +121,9 @@ def _check_parameter_name(name: str, where: str) -> None:
             f"table, e.g. levers = {{ {name} = ... }}",
             name,
         )
+    removed = removed_parameter_message(name)
+    if removed is not None:
+        raise _problem(removed, name)
     if name not in PARAMETER_INDEX:
         allowed = sorted(set(PARAMETER_INDEX) - set(POLICY_KEYS))
         raise _problem(

@@ -32,7 +32,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from experiments.results import parquet_columns, read_parquet
-from experiments.sensitivity import incomplete_samples, sensitivity_indices
+from experiments.sensitivity import incomplete_samples, sensitivity_indices, valueless_samples
 from experiments.spec import MEASURE
 from experiments.summary import (
     grid_names,
@@ -42,7 +42,7 @@ from experiments.summary import (
     t_half_width,
     write_text_atomic,
 )
-from model import HEADLINE, METRICS
+from model import HEADLINE, METRICS, MISSING
 
 REPORT_FILE = "report.html"
 WELFARE, PRIVACY = "total_welfare", "mean_exposure"
@@ -77,7 +77,7 @@ def metric_name(metric: str) -> str:
 
 
 def metric_label(metric: str) -> str:
-    """The metric's name in words with its unit: "Total welfare (CU per user per month)"."""
+    """The metric's name in words with its unit: "Total welfare (CNY per user per month)"."""
     return f"{metric_name(metric)} ({METRICS[metric][1]})"
 
 
@@ -364,7 +364,9 @@ def _fmt(value: float) -> str:
 
 def _interval(row: pd.Series) -> str:
     if not np.isfinite(row["mean"]):
-        return "—"
+        # No run had a value: say why where the metric can be missing (e.g. no requests).
+        metric = row["metric"] if "metric" in row.index else row.name
+        return MISSING.get(metric, "—") if row.get("n_missing", 0) else "—"
     if not np.isfinite(row["ci_half_width"]):
         return f"{_fmt(row['mean'])} (n = 1)"
     return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
@@ -620,7 +622,30 @@ def _outcomes_section(report: _Report) -> list[str]:
         *parts,
         _table([*keys, *map(metric_label, report.headline)], rows),
         _note("Mean [95% interval].", report.cell_note, report.interval_note, report.measure_note),
+        *_missing_notes(report.by_cell, report.headline, report.cells),
     ]
+
+
+def _missing_notes(table: pd.DataFrame, metrics: list[str], cells: list[str]) -> list[str]:
+    """One note per metric that some runs have no value of (e.g. no consent requests in the
+    months measured): which policies, in how many runs, left out of the numbers shown."""
+    notes = []
+    for metric in metrics:
+        rows = table[(table["metric"] == metric) & (table["n_missing"] > 0)]
+        if rows.empty:
+            continue
+        where = "; ".join(
+            f"{', '.join(str(row[c]) for c in [*cells, 'policy'])}: {row['note']}"
+            for _, row in rows.iterrows()
+        )
+        notes.append(
+            _note(
+                f"{metric_name(metric)}: a run has no value when it had "
+                f"{MISSING.get(metric, 'no value')} in the months it is summarised over, and "
+                f"is left out of the mean and interval. {where}."
+            )
+        )
+    return notes
 
 
 def _frontier_section(report: _Report) -> list[str]:
@@ -647,6 +672,14 @@ def _metric_section(report: _Report, metric: str, with_comparison: bool) -> str:
         f'<p class="meaning">{_e(meaning)}. Unit: {_e(unit)}. Group: {_e(group)}. '
         f"Column: <code>{_e(metric)}</code>.</p>",
     ]
+    if metric in MISSING:
+        parts.append(
+            _note(
+                f"Missing in a month with {MISSING[metric]}: a gap in a line is a month in "
+                f"which no run of that policy had any; elsewhere a month's mean is over the runs "
+                f"that had some."
+            )
+        )
     if report.stats is not None and metric in report.stats.columns:
         fig = time_figure(report.stats, metric, report.policies, report.steps, report.window)
         left = report.figure(fig)
@@ -719,6 +752,15 @@ def _sensitivity_section(report: _Report) -> list[str]:
     indices = sensitivity_indices(report.runs, design, report.headline)
     for metric in report.headline:
         parts.append(f"<h3>{_e(metric_label(metric))}</h3>")
+        valueless = {p: k for p, k in valueless_samples(report.runs, design, metric).items() if k}
+        if valueless:
+            listed = ", ".join(f"{p}: {k}" for p, k in valueless.items())
+            parts.append(
+                _note(
+                    f"Samples whose runs all had {MISSING.get(metric, 'no value')} ({listed}): "
+                    "no indices for those policies."
+                )
+            )
         parts.append(report.figure(sensitivity_figure(indices, metric, method, report.policies)))
     columns = [c for c in indices.columns if c not in ("policy", "metric", "parameter")]
     rows = [
@@ -752,11 +794,13 @@ def _appendix(report: _Report) -> list[str]:
                 metric_label(row["metric"]),
                 _interval(row),
                 str(row["n"]),
+                str(row.get("n_missing", 0)),
                 str(row["n_failed"]),
+                str(row.get("note", "")),
             ]
             for _, row in report.by_cell.iterrows()
         ]
-        header = [*keys, "metric", "mean [95% interval]", "runs", "failed"]
+        header = [*keys, "metric", "mean [95% interval]", "runs", "no value", "failed", "note"]
         parts += _folded("Every metric", [_table(header, rows)])
     failed = report.failed
     if not failed.empty:

@@ -12,7 +12,8 @@ A finished experiment's folder::
                            status ("ok" or "failed"), error, seconds
       timeseries.parquet   run_id, step (month, from 1), every metric; ok runs only
       firms.parquet        run_id, step, agent_id, kind, profit, market_share, strategy,
-                           fees_paid, fees_received, fines; ok runs only
+                           fees_paid, fees_received, fines, price (a maker's device price;
+                           NaN for other firms); ok runs only
 
 While a sweep is going (or after it was stopped) the folder holds the manifest and ``parts/``
 instead of the three tables. Each finished run is written at once as its own files::
@@ -106,6 +107,7 @@ _EMPTY_SCHEMAS = {
             ("fees_paid", pa.float64()),
             ("fees_received", pa.float64()),
             ("fines", pa.float64()),
+            ("price", pa.float64()),
         ]
     ),
 }

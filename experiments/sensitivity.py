@@ -13,7 +13,10 @@ design's sample matrix, in sample order; SALib turns those outputs into indices:
   effects (non-linearity or interactions).
 
 A sample none of whose replications succeeded leaves the analysis of its policy undefined: its
-indices are NaN (see `incomplete_samples`).
+indices are NaN (see `incomplete_samples`). So does a sample none of whose successful
+replications has a value of the metric (`consent_rate` with no consent requests in the months
+measured, `model.MISSING`): that metric's indices are NaN for that policy (`valueless_samples`);
+a sample where some replications have a value takes the mean of those.
 """
 
 from __future__ import annotations
@@ -59,6 +62,15 @@ def incomplete_samples(runs: pd.DataFrame, design: dict) -> dict[str, int]:
     n_samples = len(design["matrix"])
     outputs = sample_outputs(runs.assign(_one=1.0), n_samples, "_one")
     return {policy: int(outputs[policy].isna().sum()) for policy in outputs.columns}
+
+
+def valueless_samples(runs: pd.DataFrame, design: dict, metric: str) -> dict[str, int]:
+    """Per policy, how many samples have successful runs but no value of `metric` in any of
+    them (e.g. no consent requests): the samples that leave its indices undefined."""
+    n_samples = len(design["matrix"])
+    ran = sample_outputs(runs.assign(_one=1.0), n_samples, "_one").notna()
+    valued = sample_outputs(runs, n_samples, metric).notna()
+    return {policy: int((ran[policy] & ~valued[policy]).sum()) for policy in ran.columns}
 
 
 def _analyse(method: str, problem: dict, X: np.ndarray, Y: np.ndarray, **options) -> dict:

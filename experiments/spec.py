@@ -67,6 +67,10 @@ class RunOutput:
 def summarise(timeseries: pd.DataFrame, measure: str) -> dict[str, float]:
     """Each metric over a run, by `measure`: its final value or its mean over the last K months.
 
+    A month in which a metric is missing (NaN: `consent_rate` in a month without consent
+    requests, `model.MISSING`) is left out of the mean over the months; a run whose measured
+    months all miss it gets NaN (not 0), which the summary counts as ``n_missing``.
+
     Raises:
         ValueError: `measure` is neither ``final`` nor ``mean_last_K`` with K ≥ 1.
     """
@@ -75,7 +79,7 @@ def summarise(timeseries: pd.DataFrame, measure: str) -> dict[str, float]:
         raise ValueError(f"measure {measure!r}: allowed are 'final' or 'mean_last_K' with K >= 1")
     window = 1 if match.group(2) is None else int(match.group(2))
     tail = timeseries[list(METRICS)].tail(window)
-    return {name: float(tail[name].mean()) for name in METRICS}
+    return {name: float(tail[name].mean(skipna=True)) for name in METRICS}
 
 
 def run_one(spec: RunSpec) -> RunOutput:

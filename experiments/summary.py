@@ -17,8 +17,14 @@ Columns:
     ci_half_width: t(0.975, n − 1) · sd / √n (Student's t over the runs).
     sd: the sample standard deviation over the runs (ddof = 1).
     n: successful runs with a value of this metric.
+    n_missing: successful runs without a value: a metric that can be missing (`model.MISSING`,
+        e.g. `consent_rate` in months without consent requests) was missing in every month
+        the run is summarised over. They are left out of mean, sd and interval, and counted.
     n_failed: runs of this policy (and cell) that failed; they are left out of every number.
-    note: why an interval is missing: "n = 1: no interval" or "no successful run"; else empty.
+    note: why an interval is missing or what it leaves out: "n = 1: no interval", "no
+        successful run", or what a missing value means and in how many runs, e.g. "no consent
+        requests in 3 of 10 runs (left out)" or "no consent requests (all 10 runs)"; else
+        empty.
     group: the metric's group (welfare, privacy, market, benchmark, events).
     meaning: what the metric measures.
 
@@ -39,12 +45,23 @@ import pandas as pd
 from scipy import stats
 
 from experiments.results import ResultsError, read_parquet
-from model import METRICS
+from model import METRICS, MISSING
 
 SUMMARY_FILE = "summary.csv"
 CONFIDENCE = 0.95
 NOTE_SINGLE = "n = 1: no interval"
 NOTE_EMPTY = "no successful run"
+
+
+def missing_note(metric: str, n_missing: int, n_runs: int) -> str:
+    """What the runs without a value of `metric` mean, and how many there are ("" if none):
+    "no consent requests (all 10 runs)" or "no consent requests in 3 of 10 runs (left out)"."""
+    if not n_missing:
+        return ""
+    what = MISSING.get(metric, "no value")
+    if n_missing == n_runs:
+        return f"{what} (all {n_runs} runs)" if n_runs > 1 else f"{what} (the one run)"
+    return f"{what} in {n_missing} of {n_runs} runs (left out)"
 
 
 def t_half_width(sd: np.ndarray | float, n: np.ndarray | float) -> np.ndarray:
@@ -101,10 +118,14 @@ def summarise_runs(runs: pd.DataFrame, design: dict | None) -> pd.DataFrame:
         for metric in metrics:
             values = good[metric].astype(float).dropna()
             n = len(values)
+            n_missing = len(good) - n
             mean = float(values.mean()) if n else np.nan
             sd = float(values.std(ddof=1)) if n >= 2 else np.nan
             half = float(t_half_width(sd, n))
             group_name, unit, meaning = METRICS[metric]
+            notes = [missing_note(metric, n_missing, len(good))]
+            if not n_missing or n:
+                notes.insert(0, NOTE_EMPTY if n == 0 else NOTE_SINGLE if n == 1 else "")
             rows.append(
                 {
                     "policy": key["policy"],
@@ -117,14 +138,15 @@ def summarise_runs(runs: pd.DataFrame, design: dict | None) -> pd.DataFrame:
                     "ci_half_width": half,
                     "sd": sd,
                     "n": n,
+                    "n_missing": n_missing,
                     "n_failed": n_failed,
-                    "note": NOTE_EMPTY if n == 0 else NOTE_SINGLE if n == 1 else "",
+                    "note": "; ".join(note for note in notes if note),
                     "group": group_name,
                     "meaning": meaning,
                 }
             )
     columns = ["policy", *cells, "metric", "unit", "mean", "ci_low", "ci_high", "ci_half_width"]
-    columns += ["sd", "n", "n_failed", "note", "group", "meaning"]
+    columns += ["sd", "n", "n_missing", "n_failed", "note", "group", "meaning"]
     table = pd.DataFrame(rows, columns=columns)
     if table.empty:
         return table

@@ -12,8 +12,8 @@ tests and `benchmarks/viz_step.py` call it directly.
   contacts among them, coloured by third-party exposure.
 - `compare_regimes`, `comparison_figure`: every preset regime's headline metrics, from the same
   seed, scenario and uncertainties, beside the current run's.
-- `status_text`: the line "Month 3 · total welfare 14.21 CU per user per month · consent rate
-  0.97" the page shows.
+- `status_text`: the line "Month 3 · total welfare 14.21 CNY per user per month · consent rate
+  0.97" the page shows ("consent rate — (no requests this month)" in a month without any).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from mesa.experimental.scenarios import Scenario
 
-from model import HEADLINE, METRICS, PARAMETERS, REGIMES, DataMarket, get_regime
+from model import HEADLINE, METRICS, MISSING, PARAMETERS, REGIMES, DataMarket, get_regime
 from model.flows import overall_exposure
 from model.metrics import third_party_mask
 from model.parameters import MAX_GRAPH_DENSITY
@@ -195,6 +195,13 @@ def month_axis(months: int) -> dict[str, Any]:
     return dict(title="month", tick0=0, dtick=step)
 
 
+def _with_gaps(values: pd.Series) -> list[float | None]:
+    """A line's values with None for a missing month (NaN): plotly.js draws a gap there, and a
+    widget update carries it as JSON null (NaN is not JSON, and the browser would drop the whole
+    update)."""
+    return [None if value != value else value for value in values.to_list()]
+
+
 def _lines(frame: pd.DataFrame, names: tuple[str, ...], y_title: str, **layout: Any) -> go.Figure:
     fig = go.Figure()
     for name in names:
@@ -202,7 +209,7 @@ def _lines(frame: pd.DataFrame, names: tuple[str, ...], y_title: str, **layout: 
         fig.add_trace(
             go.Scatter(
                 x=list(values.index),
-                y=values.to_list(),
+                y=_with_gaps(values),
                 mode="lines+markers" if len(values) < 2 else "lines",  # a lone month: a dot
                 name=_label(name),
                 hovertemplate=f"{_label(name)}: %{{y:.3f}} ({METRICS[name][1]})<extra></extra>",
@@ -227,41 +234,77 @@ WELFARE = (
     "broker_profit",
     "privacy_harm",
 )
-PRIVACY = ("consent_rate", "mean_exposure", "exposed_without_consent_share", "broker_reach_share")
+PRIVACY = (
+    "consent_rate",
+    "mean_exposure",
+    "exposed_without_consent_share",
+    "mean_unconsented_exposure",
+    "broker_reach_share",
+)
+#: The distance from the first best and its two parts (CNY per user per month), beside the
+#: prices users pay and are paid (CNY per month).
+FIRST_BEST = ("welfare_gap", "oversharing_loss", "undersharing_loss")
+PRICES = ("mean_device_price", "mean_data_price")
 MARKET_PAIRS = ("licensed_pairs", "blocked_pairs", "taking_pairs", "open_disputes")
 
 
 def welfare_figure(market: DataMarket) -> go.Figure:
     """Welfare decomposition by month: total, consumer surplus, each kind of profit, privacy
-    harm (CU per user per month; privacy harm is already inside consumer surplus)."""
-    return _lines(metrics_frame(market), WELFARE, "CU per user per month")
+    harm (CNY per user per month; privacy harm is already inside consumer surplus)."""
+    return _lines(metrics_frame(market), WELFARE, "CNY per user per month")
 
 
 def privacy_figure(market: DataMarket) -> go.Figure:
-    """Consent rate, mean exposure, exposed without consent, broker reach by month (shares)."""
+    """Consent rate, mean exposure, exposed without consent, broker reach by month (shares);
+    the consent rate's line has a gap in a month without consent requests (NaN)."""
     fig = _lines(metrics_frame(market), PRIVACY, "share")
     fig.update_yaxes(range=[0, 1.02])
     return fig
 
 
+def first_best_figure(market: DataMarket) -> go.Figure:
+    """The welfare gap to the planner's first best and its over- and undersharing parts (left
+    axis), and the mean device price and the mean payment for consent (right axis; the data
+    price's line has a gap in a month nobody is paid, NaN), by month."""
+    frame = metrics_frame(market)
+    fig = _lines(frame, FIRST_BEST, "CNY per user per month")
+    for name, dash in zip(PRICES, ("dot", "dash"), strict=True):
+        values = frame[name] if name in frame else pd.Series(dtype=float)
+        fig.add_trace(
+            go.Scatter(
+                x=list(values.index),
+                y=_with_gaps(values),
+                name=f"{_label(name)} (right axis)",
+                yaxis="y2",
+                line=dict(dash=dash),
+                hovertemplate=f"{_label(name)}: %{{y:.2f}} CNY per month<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        yaxis2=dict(title="CNY per month", overlaying="y", side="right", rangemode="tozero"),
+        margin=dict(l=50, r=60, t=10, b=40),
+    )
+    return fig
+
+
 def market_figure(market: DataMarket) -> go.Figure:
     """Licensed, blocked and taking platform–maker pairs and open disputes (left axis, pairs)
-    and the mean access fee (right axis, CU per shared user per month), by month."""
+    and the mean access fee (right axis, CNY per shared user per month), by month."""
     frame = metrics_frame(market)
     fig = _lines(frame, MARKET_PAIRS, "platform–maker pairs")
     fees = frame["mean_access_fee"] if "mean_access_fee" in frame else pd.Series(dtype=float)
     fig.add_trace(
         go.Scatter(
             x=list(fees.index),
-            y=fees.to_list(),
+            y=_with_gaps(fees),
             name="mean access fee (right axis)",
             yaxis="y2",
             line=dict(dash="dot"),
-            hovertemplate="mean fee: %{y:.3f} CU per shared user per month<extra></extra>",
+            hovertemplate="mean fee: %{y:.3f} CNY per shared user per month<extra></extra>",
         )
     )
     fig.update_layout(
-        yaxis2=dict(title="CU per shared user per month", overlaying="y", side="right"),
+        yaxis2=dict(title="CNY per shared user per month", overlaying="y", side="right"),
         margin=dict(l=50, r=60, t=10, b=40),
     )
     return fig
@@ -468,8 +511,14 @@ def compare_regimes(
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(HEADLINE))
 
 
+#: How the comparison table shows a missing consent rate (a month without requests).
+NO_VALUE = MISSING["consent_rate"]
+
+
 def comparison_rows(table: pd.DataFrame, current: dict[str, float] | None = None) -> pd.DataFrame:
-    """Headline metrics (rows, labelled with units) for this run and every regime (columns)."""
+    """Headline metrics (rows, labelled with units) for this run and every regime (columns);
+    NaN where a metric is missing (the consent rate of a month without requests: the page
+    shows `NO_VALUE` there)."""
     columns = {}
     if current is not None:
         columns["this run"] = [current.get(name, np.nan) for name in HEADLINE]
@@ -506,7 +555,7 @@ def comparison_figure(table: pd.DataFrame, current: dict[str, float] | None = No
         )
     fig.update_layout(
         xaxis_title="mean exposure (share)",
-        yaxis_title="total welfare (CU per user per month)",
+        yaxis_title="total welfare (CNY per user per month)",
         margin=dict(l=50, r=10, t=10, b=40),
         height=340,
         legend=dict(orientation="h", y=-0.2),
@@ -518,15 +567,15 @@ def comparison_figure(table: pd.DataFrame, current: dict[str, float] | None = No
 
 
 def status_text(market: DataMarket) -> str:
-    """ "Month 3 · total welfare 14.21 CU per user per month · consent rate 0.97" (the latest
+    """ "Month 3 · total welfare 14.21 CNY per user per month · consent rate 0.97" (the latest
     month played; dashes before the first)."""
     months = int(market.steps)
     if not market.metrics:
-        return f"Month {months} · total welfare — CU per user per month · consent rate —"
+        return f"Month {months} · total welfare — CNY per user per month · consent rate —"
     welfare, consent = market.metrics["total_welfare"], market.metrics["consent_rate"]
+    rate = f"{consent:.2f}" if math.isfinite(consent) else "— (no requests this month)"
     return (
-        f"Month {months} · total welfare {welfare:.2f} CU per user per month · "
-        f"consent rate {consent:.2f}"
+        f"Month {months} · total welfare {welfare:.2f} CNY per user per month · consent rate {rate}"
     )
 
 
@@ -537,6 +586,7 @@ def all_figures(lab: MarketLab) -> dict[str, go.Figure]:
         "welfare": welfare_figure(market),
         "privacy": privacy_figure(market),
         "market": market_figure(market),
+        "first_best": first_best_figure(market),
         "shares": shares_figure(market),
         "network": network_figure(market, lab.sample_nodes, lab.sample_edges, lab.sample_positions),
     }

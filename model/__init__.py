@@ -11,7 +11,7 @@ The public API::
 from model.catalogue import list_metrics, list_parameters, list_regimes, list_scenarios
 from model.extensions import add_metric
 from model.market import DataMarket
-from model.metrics import HEADLINE, METRICS
+from model.metrics import HEADLINE, METRICS, MISSING
 from model.parameters import (
     DEFAULT_SCENARIO,
     PARAMETERS,
@@ -28,6 +28,7 @@ __all__ = [
     "HEADLINE",
     "LEVERS",
     "METRICS",
+    "MISSING",
     "PARAMETERS",
     "REGIMES",
     "REGIME_ANCHORS",

@@ -27,6 +27,8 @@ class Firm(mesa.Agent):
     """A firm's monthly books. Profit = revenue − costs + transfers received − transfers paid."""
 
     kind = "firm"
+    # A device price exists only for makers (NaN elsewhere, in the firms' output too).
+    price = float("nan")
 
     def __init__(self, model: DataMarket, index: int) -> None:
         super().__init__(model)
@@ -39,6 +41,7 @@ class Firm(mesa.Agent):
         self.purchases = 0.0  # data bought (brokers)
         self.fines = 0.0
         self.liability_paid = 0.0
+        self.data_payments = 0.0  # paid to users for their consent
         self.profit = 0.0
         self.market_share = 0.0
         self.last_turnover = 0.0  # last month's, the base of fines
@@ -48,6 +51,7 @@ class Firm(mesa.Agent):
         self.fees_paid = self.fees_received = 0.0
         self.sales_received = self.purchases = 0.0
         self.fines = self.liability_paid = 0.0
+        self.data_payments = 0.0
 
     def close_books(self) -> None:
         self.profit = (
@@ -59,6 +63,7 @@ class Firm(mesa.Agent):
             - self.purchases
             - self.fines
             - self.liability_paid
+            - self.data_payments
         )
         self.last_turnover = self.turnover
 
@@ -75,7 +80,7 @@ class Firm(mesa.Agent):
 class StrategicFirm(Firm):
     """A firm with a strategy toward each counterpart, learnt by logit over averaged payoffs.
 
-    `attraction[c, s]` is the exponentially averaged payoff (CU per user of the market per month)
+    `attraction[c, s]` is the exponentially averaged payoff (CNY per user of the market per month)
     of strategy s toward counterpart c; it is updated every month with the payoff each strategy
     would have earned against the counterpart's current strategy (experience-weighted attraction
     with full weight on foregone payoffs), and a strategy is chosen at each review.
@@ -137,8 +142,13 @@ class DeviceMaker(StrategicFirm):
     def __init__(self, model: DataMarket, index: int, n_platforms: int) -> None:
         super().__init__(model, index, n_platforms, initial=LICENSE)
         self.quality = 0.0  # AI-service quality q_m
-        self.data_share = 0.0  # share of all users whose data it can use, D_m
+        self.data_share = 0.0  # its retained data stock D_m: records worth (1 − δ)^age, per user
+        self.held_share = 0.0  # share of all users whose data it holds, whatever their age
         self.acceptance = float("nan")  # smoothed share of its requests accepted; nan: none yet
+        # Set each month in phase 5 (`model.markets.set_device_prices`), CNY per user per month:
+        self.price = 0.0  # p_m, what each user of its devices pays it this month
+        self.effective_cost = 0.0  # c̃_m, its marginal cost of a device user, net of data revenue
+        self.markup = 0.0  # p_m − c̃_m, what one more device user adds to its profit
 
 
 class Broker(Firm):
@@ -156,8 +166,8 @@ class DataTrust(Firm):
         super().__init__(model, index)
         self.licensed = np.zeros(n_makers, dtype=bool)
         self.offered = np.zeros(n_makers, dtype=bool)  # makers it expects to license to
-        self.fee_per_member = np.zeros(n_makers)  # CU per member-user per month
-        self.dividend = 0.0  # CU per member per month, last paid
+        self.fee_per_member = np.zeros(n_makers)  # CNY per member-user per month
+        self.dividend = 0.0  # CNY per member per month, last paid
         self.members = 0
 
     @property
@@ -173,13 +183,14 @@ class Regulator(mesa.Agent):
     # Read by the agent reporters alongside the firms: the regulator's "profit" is the public
     # revenue from fines this month; it has no market, fees or fines of its own.
     market_share = 0.0
+    price = float("nan")
     fees_paid = 0.0
     fees_received = 0.0
     fines = 0.0
 
     def __init__(self, model: DataMarket) -> None:
         super().__init__(model)
-        self.profit = 0.0  # fines collected this month, CU
+        self.profit = 0.0  # fines collected this month, CNY
         self.audits = 0
 
     @property

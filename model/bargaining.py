@@ -5,7 +5,7 @@ MODEL.md §9: with platform bargaining power b, the fee is
 capped by the regime's `access_fee_cap` (no deal where the cap leaves the platform below its
 disagreement payoff). A licence fee is never negative: where F* < 0 (the platform would rather pay
 than have its data taken) the fee is 0 if the maker still gains, and there is no deal otherwise.
-All money here is CU per month for the whole pair.
+All money here is CNY per month for the whole pair.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Bargain:
-    """The outcome of one Nash bargain: whether they agree, and at what fee (CU per month)."""
+    """The outcome of one Nash bargain: whether they agree, and at what fee (CNY per month)."""
 
     agreed: bool
     fee: float

@@ -11,6 +11,7 @@ import numpy as np
 
 from model import kernels
 from model.flows import pair_users
+from model.prices import Askers, exposure_bin, nonreader_acceptance, payment_schedule
 
 if TYPE_CHECKING:
     from model.market import DataMarket
@@ -34,6 +35,8 @@ def answer_requests(
     p_click: float,
     p_neutral: float,
     noise: float,
+    payment: np.ndarray | None = None,
+    salience: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Answer one request per user; return (accepted, read) boolean arrays.
 
@@ -47,20 +50,26 @@ def answer_requests(
     Args:
         rng: the model's generator.
         read_probability: chance each user reads, in [0, 1].
-        gain: G, CU per month: the personalised service over the generic one, plus any payment.
-        cost: C, CU per month: present bias · θ · ρ_h · Δe.
-        refusal_loss: L, CU per month.
+        gain: G, CNY per month: the personalised service over the generic one, plus any payment.
+        cost: C, CNY per month: present bias · θ · ρ_h · Δe.
+        refusal_loss: L, CNY per month.
         refusal_costs_service: the regime's bundling lever.
         p_click: acceptance by a non-reader under bundling.
         p_neutral: acceptance by a non-reader with a real reject option.
-        noise: logistic scale of ε, CU per month (0 = deterministic readers).
+        noise: logistic scale of ε, CNY per month (0 = deterministic readers).
+        payment: what the buyer offers each user per month for her consent (None: nothing).
+            A reader adds it to G; a non-reader responds only to its salience.
+        salience: how much a salient payment raises a non-reader's log-odds of accepting, per
+            CNY per month (`model.prices.nonreader_acceptance`).
     """
     n = gain.shape[0]
+    payment = np.zeros(n) if payment is None else payment
     read = rng.random(n) < read_probability
     loss = refusal_loss if refusal_costs_service else 0.0
     epsilon = rng.logistic(0.0, noise, n) if noise > 0 else np.zeros(n)
-    reader_accepts = gain + loss + epsilon > cost
-    clicker_accepts = rng.random(n) < (p_click if refusal_costs_service else p_neutral)
+    reader_accepts = gain + payment + loss + epsilon > cost
+    click = p_click if refusal_costs_service else p_neutral
+    clicker_accepts = rng.random(n) < nonreader_acceptance(click, salience, payment)
     return np.where(read, reader_accepts, clicker_accepts), read
 
 
@@ -100,13 +109,17 @@ def run_consent(model: DataMarket) -> None:
     only_taking = ~pair_users(users.member[idx], dev, model.licensed)
     data_value = np.where(only_taking, params.taking_data_quality, 1.0)
     gain = (1 - params.generic_service_share) * users.value[idx] * quality * data_value
-    delta_exposure = 1.0 - model.exposure[idx, col[idx]]
-    cost = users.present_bias[idx] * users.theta[idx] * params.misuse_maker * delta_exposure
+    # What the maker already learns of her through contacts who shared: her exposure before the
+    # flow. Her own data adds the rest.
+    leaked = model.exposure[idx, col[idx]]
+    cost = users.present_bias[idx] * users.theta[idx] * params.misuse_maker * (1.0 - leaked)
+    read_probability = reading_probability(
+        users.attention[idx], users.recent_requests[idx], params.consent_fatigue
+    )
+    offer = consent_offers(model, dev, only_taking, read_probability, gain - cost, leaked)
     accepted, read = answer_requests(
         model.rng,
-        read_probability=reading_probability(
-            users.attention[idx], users.recent_requests[idx], params.consent_fatigue
-        ),
+        read_probability=read_probability,
         gain=gain,
         cost=cost,
         refusal_loss=params.refusal_feature_value,
@@ -114,11 +127,14 @@ def run_consent(model: DataMarket) -> None:
         p_click=params.p_click,
         p_neutral=params.p_neutral,
         noise=params.consent_noise,
+        payment=offer,
+        salience=params.payment_salience,
     )
     users.recent_requests[idx] += 1.0
     yes, no = idx[accepted], idx[~accepted]
     users.consented[yes, col[yes]] = True
     users.informed[yes, col[yes]] = read[accepted]
+    users.payment[yes] = offer[accepted]  # paid each month while the consent stands
     users.refused_at[no, col[no]] = model.steps
     month.requests += idx.size
     month.accepted += int(accepted.sum())
@@ -154,6 +170,7 @@ def withdraw_consents(model: DataMarket) -> None:
     quality = np.array([maker.quality for maker in model.makers])[users.device[idx]]
     delivered = model.data_quality[idx]
     gain = (1 - params.generic_service_share) * users.value[idx] * quality * delivered
+    gain = gain + users.payment[idx]
     cost = users.present_bias[idx] * users.theta[idx] * params.misuse_maker
     noise = (
         model.rng.logistic(0.0, params.consent_noise, idx.size)
@@ -165,7 +182,78 @@ def withdraw_consents(model: DataMarket) -> None:
     users.informed[leaving, col[leaving]] = False
     users.holds[leaving, col[leaving]] = False
     users.refused_at[leaving, col[leaving]] = model.steps
+    users.payment[leaving] = 0.0
     ported_here = leaving[users.ported_to[leaving] == users.device[leaving]]
     users.ported_to[ported_here] = -1  # the maker deletes the ported snapshot too
-    users.port_freshness[ported_here] = 0.0
     model.month.withdrawals = int(leaving.size)
+
+
+def consent_offers(
+    model: DataMarket,
+    device: np.ndarray,
+    only_taking: np.ndarray,
+    read_probability: np.ndarray,
+    net_gain: np.ndarray,
+    leaked: np.ndarray,
+) -> np.ndarray:
+    """What each maker offers each user it asks, per month of consent (`model.prices`).
+
+    Each maker prices by what it sees: the exposure bin of what it already learns of her through
+    contacts, and whether her data would come by licence or by taking (the data is worth less
+    taken, and a licensed user's data costs the fee). Within a bin it sets the payment that
+    maximises expected acceptance × (marginal value − payment) over the users it asks there.
+    """
+    params, regime = model.p, model.regime
+    offer = np.zeros(device.size)
+    loss = params.refusal_feature_value if regime.refusal_costs_service else 0.0
+    click = params.p_click if regime.refusal_costs_service else params.p_neutral
+    bins = exposure_bin(leaked, params.leakage)
+    for m in range(len(model.makers)):
+        for taken in (False, True):
+            rows = np.flatnonzero((device == m) & (only_taking == taken))
+            if rows.size == 0:
+                continue
+            value = marginal_data_value(model, m, taken)
+            askers = Askers(read_probability[rows], net_gain[rows] + loss, bins[rows])
+            schedule = payment_schedule(
+                askers,
+                value,
+                noise=params.consent_noise,
+                p_click=click,
+                salience=params.payment_salience,
+            )
+            offer[rows] = schedule[bins[rows]]
+    return offer
+
+
+def marginal_data_value(model: DataMarket, m: int, taken: bool) -> float:
+    """MV: what one more consenting user's data is worth to maker m per month, CNY: the value of
+    her data to it (`data_value_per_user`), less where taken data is worth less, less the
+    licence fee per shared user where it comes by licence."""
+    params = model.p
+    data_value = params.taking_data_quality if taken else 1.0
+    value = data_value_per_user(model, m, data_value)
+    if not taken:
+        fees = model.fee[model.licensed[:, m], m]
+        value -= float(fees.mean()) if fees.size else 0.0
+    return value
+
+
+def data_value_per_user(model: DataMarket, m: int, data_value: float = 1.0) -> float:
+    """What one more user's data (of value share `data_value`) is worth to maker m per month,
+    CNY: its service revenue from personalising for her, plus what her data adds to its quality
+    for all its users' service revenue (the slope of q = q0 + a(1 − exp(−D/D0)) at its data
+    share), less, under recipient liability, the harm it expects to compensate. What better
+    quality does to its device sales is left out."""
+    params, regime, users = model.p, model.regime, model.users
+    maker = model.makers[m]
+    personal = 1 - params.generic_service_share
+    value = params.service_revenue_rate * personal * maker.quality * data_value
+    if regime.recipient_liability:
+        value -= float(users.harm_theta.mean()) * params.misuse_maker * (1.0 + params.leakage)
+    share = maker.market_share
+    slope = params.quality_gain / params.quality_data_scale
+    slope *= np.exp(-maker.data_share / params.quality_data_scale)
+    personalised = params.generic_service_share + personal * maker.data_share / max(share, 1e-12)
+    value += params.service_revenue_rate * min(personalised, 1.0) * share * slope * data_value
+    return float(value)

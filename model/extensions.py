@@ -5,7 +5,7 @@ column sits next to `model.METRICS` in ``market.datacollector.get_model_vars_dat
 
     from model import DataMarket, add_metric
 
-    def trust_dividend(market):  # CU per member per month, 0 without a trust
+    def trust_dividend(market):  # CNY per member per month, 0 without a trust
         return market.trust.dividend if market.trust is not None else 0.0
 
     market = DataMarket(regime="data_trust", n_users=5_000, rng=1)

@@ -86,33 +86,11 @@ def contact_share(graph: sp.csr_array, flags: np.ndarray, degree: np.ndarray) ->
     return counts / safe
 
 
-def contact_pass(
-    graph: sp.csr_array,
-    degree: np.ndarray,
-    flags: np.ndarray,
-    weight: np.ndarray,
-    columns: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Everything a month needs from the graph, by scipy products: the reference that
-    `contact_exposure` equals, and its path when the flags do not fit in one word.
-
-    Returns (shares, unflagged): shares[i, h] = `contact_share(graph, flags, degree)`; and
-    unflagged[i, q] = Σ weight[j] over i's contacts j without flags[j, columns[i, q]] (each user
-    her own columns), i.e. ``(graph @ (weight * ~flags[:, c]))[i]`` with c = columns[i, q].
-
-    Args:
-        graph: the symmetric CSR adjacency; degree: contacts per user.
-        flags: (n_users, k) boolean.
-        weight: (n_users,) non-negative.
-        columns: (n_users, Q) integer column indices into `flags`.
-    """
-    shares = contact_share(graph, flags, degree)
-    unflagged = np.empty(columns.shape)
-    for c in range(flags.shape[1]):
-        rows, slots = np.nonzero(columns == c)
-        if rows.size:
-            unflagged[rows, slots] = (graph @ (weight * ~flags[:, c]))[rows]
-    return shares, unflagged
+def contact_counts(graph: sp.csr_array, flags: np.ndarray) -> np.ndarray:
+    """Number of each user's contacts for which `flags` holds, by a scipy product (float64,
+    whole numbers): the reference `contact_exposure` equals, and its path when the flags do
+    not fit in one word. `flags` is (n_users,) or (n_users, k)."""
+    return graph @ np.asarray(flags, dtype=np.float64)
 
 
 def contact_exposure(
@@ -120,51 +98,31 @@ def contact_exposure(
     degree: np.ndarray,
     holds: np.ndarray,
     member: np.ndarray,
-    weight: np.ndarray,
-    own_column: np.ndarray,
-    shared_columns: np.ndarray,
-    leakage: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A month's pass over the graph, exposure included: (held, on_platform, exposure, unheld).
+    r2: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A month's pass over the graph, exposure included: (held, on_platform, exposure).
 
-    With flags = ``np.concatenate([holds, member], axis=1)`` and columns[i] = (own_column[i],
-    *shared_columns), this equals, bit for bit::
+    With r2 = `model.flows.inference_table`(λ, max degree), R²(k; λ_h) at r2[h, k], this
+    equals, value for value (held as int32, the rest bit for bit)::
 
-        shares, unheld = contact_pass(graph, degree, flags, weight, columns)
-        held, on_platform = shares[:, :H], shares[:, H:]        # H = holds.shape[1]
-        exposure = np.where(holds, 1.0, leakage * held)         # model.flows.exposure
+        held = contact_counts(graph, holds)                        # k[i, h]
+        on_platform = contact_share(graph, member, degree)         # c[i, p]
+        exposure = np.where(holds, 1.0, r2[h, held[:, h]])         # model.flows.exposure
 
-    but reads each contact once, on `kernels.threads()` threads, without the concatenation, the
-    (N, Q) column array or the (N, H) temporaries; the arrays returned are C-contiguous.
+    but reads each contact once, on `kernels.threads()` threads, without the (N, H)
+    temporaries; the arrays returned are C-contiguous.
 
     Args:
         graph: the symmetric CSR adjacency (sorted indices); degree: contacts per user.
         holds: (N, H) boolean, holder h has i's data; member: (N, P) boolean.
-        weight: (N,) non-negative; own_column: (N,) a column of `holds` per user;
-        shared_columns: (Q − 1,) columns of `holds` every user's sums include.
-        leakage: (H,) λ per holder.
+        r2: (H, K) R² per holder and number of contacts, K > max(degree).
     """
     n_held = holds.shape[1]
     k = n_held + member.shape[1]
-    own_column = np.asarray(own_column)  # any integer type
-    shared_columns = np.asarray(shared_columns, dtype=np.int64)
-    leakage = np.asarray(leakage, dtype=np.float64)
+    r2 = np.ascontiguousarray(r2, dtype=np.float64)
     if k > PACKED_COLUMNS:
-        columns = np.empty((own_column.size, 1 + shared_columns.size), dtype=np.int64)
-        columns[:, 0] = own_column
-        columns[:, 1:] = shared_columns
-        flags = np.concatenate([holds, member], axis=1)
-        shares, unheld = contact_pass(graph, degree, flags, weight, columns)
-        held = np.ascontiguousarray(shares[:, :n_held])
-        exposure = np.where(holds, 1.0, leakage[None, :] * held)
-        return held, np.ascontiguousarray(shares[:, n_held:]), exposure, unheld
-    return contact_exposure_pass(
-        graph.indptr,
-        graph.indices,
-        pack_flag_pair(holds, member),
-        k,
-        np.asarray(weight, dtype=np.float64),  # no copy of a float64 array
-        own_column,
-        shared_columns,
-        leakage,
-    )
+        held = contact_counts(graph, holds).astype(np.int32)
+        leaked = np.take_along_axis(r2, held.T, axis=1).T
+        exposure = np.ascontiguousarray(np.where(holds, 1.0, leaked))
+        return held, np.ascontiguousarray(contact_share(graph, member, degree)), exposure
+    return contact_exposure_pass(graph.indptr, graph.indices, pack_flag_pair(holds, member), k, r2)

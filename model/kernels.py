@@ -191,56 +191,33 @@ def contact_exposure_pass(
     indices: np.ndarray,
     bits: np.ndarray,
     k: int,
-    weight: np.ndarray,
-    own_column: np.ndarray,
-    shared_columns: np.ndarray,
-    leakage: np.ndarray,
+    r2: np.ndarray,
     bounds: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One pass over the graph, each contact read once: (held, other, exposure, unflagged).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the graph, each contact read once: (held, other, exposure).
 
-    With s[i, h] = (contacts j of i with flag h set in bits[j]) / max(deg i, 1), the share the
-    scipy product ``(graph @ flags) / max(degree, 1)`` gives, and H = leakage.size:
+    With count[i, h] = the contacts j of i with flag h set in bits[j] (whole numbers, what the
+    scipy product ``graph @ flags`` gives) and H = r2.shape[0]:
 
-    * held (N, H) = s[:, :H]; other (N, k − H) = s[:, H:];
-    * exposure (N, H) = ``np.where(flags[:, :H], 1.0, leakage * held)``, the user's own flags
-      read from bits[i] (`model.flows.exposure`);
-    * unflagged (N, Q), Q = 1 + shared_columns.size: Σ weight[j] over contacts j of i whose
-      flag c is not set, c = own_column[i] for q = 0 and shared_columns[q − 1] after, summed in
-      CSR order from 0.0 as ``graph @ (weight * ~flags[:, c])`` sums (a flagged contact adds
-      weight · 0 = +0.0 there, which leaves the sum unchanged: weight ≥ 0).
+    * held (N, H) int32 = count[:, :H];
+    * other (N, k − H) = count[:, H:] / max(deg i, 1), the share ``contact_share`` gives (one
+      IEEE division, as numpy's);
+    * exposure (N, H) = 1.0 where flag h is set in bits[i] (the user's own data), else
+      r2[h, count[i, h]] (R² looked up in `model.flows.inference_table`).
 
-    Bit-identical: counts are whole numbers (exact in any order), each share is one IEEE
-    division of the count by the degree as numpy's, each exposure one product as numpy's, and
-    the sums add the same terms in the same order. Rows are split into `bounds` blocks (default:
-    `auto_blocks` over the contacts) run on `threads()` threads; each row is computed by one
-    thread whatever the split, so the split changes nothing.
+    Counts are exact in any order, so the results do not depend on it. Rows are split into
+    `bounds` blocks (default: `auto_blocks` over the contacts) run on `threads()` threads; each
+    row is computed by one thread whatever the split, so the split changes nothing.
     """
     n = indptr.size - 1
-    n_held = leakage.size
-    held = np.empty((n, n_held))
+    n_held = r2.shape[0]
+    held = np.empty((n, n_held), dtype=np.int32)
     other = np.empty((n, k - n_held))
     exposure = np.empty((n, n_held))
-    unflagged = np.empty((n, 1 + shared_columns.size))
     if bounds is None:
         bounds = auto_blocks(indptr)
-    run_blocks(
-        _contact_exposure_rows,
-        bounds,
-        indptr,
-        indices,
-        bits,
-        k,
-        weight,
-        own_column,
-        shared_columns,
-        leakage,
-        held,
-        other,
-        exposure,
-        unflagged,
-    )
-    return held, other, exposure, unflagged
+    run_blocks(_contact_exposure_rows, bounds, indptr, indices, bits, k, r2, held, other, exposure)
+    return held, other, exposure
 
 
 # Byte lanes: _BYTE_SPREAD[b] has bit t of b at bit 8t, so adding spread bytes of flag words
@@ -251,9 +228,9 @@ _BYTE_SPREAD = np.array(
 )
 _BYTE_LIMIT = 255
 
-#: How many contacts ahead `_contact_exposure_rows` asks for a contact's weight and flags: far
-#: enough for the load to arrive in time, near enough not to be evicted first (8–64 measured the
-#: same at a million users).
+#: How many contacts ahead the passes over the graph ask for a contact's data (her flags; her θ
+#: and counts in the planner's pass): far enough for the load to arrive in time, near enough not
+#: to be evicted first (8–64 measured the same at a million users).
 PREFETCH_AHEAD = 16
 
 
@@ -282,45 +259,24 @@ def prefetch(typingctx, array, index):
 
 
 @numba.njit(cache=True, nogil=True)
-def _contact_exposure_rows(
-    indptr,
-    indices,
-    bits,
-    k,
-    weight,
-    own_column,
-    shared_columns,
-    leakage,
-    held,
-    other,
-    exposure,
-    unflagged,
-    start,
-    stop,
-):
+def _contact_exposure_rows(indptr, indices, bits, k, r2, held, other, exposure, start, stop):
     """Rows [start, stop) of `contact_exposure_pass`.
 
-    Pass p over a row counts flags 16p … 16p + 15 (two byte-lane counters) and sums weights for
-    slots 4p … 4p + 3 together, so with at most 16 flags and 4 slots (the model's 12 and 3–4)
-    each contact's index, word and weight are read once. A flagged contact is skipped in a sum
-    by adding +0.0 (a select, not a branch), which leaves the sum bit for bit as it was.
-    Indices are handled as unsigned (they are ≥ 0), which spares numba's wraparound code.
+    Pass p over a row counts flags 16p … 16p + 15 (two byte-lane counters), so with at most 16
+    flags (the model's 12) each contact's index and word are read once. Indices are handled as
+    unsigned (they are ≥ 0), which spares numba's wraparound code.
 
-    The contacts' weights and words are read at random over the whole population, so each read
-    waits for memory; while handling contact jj the loop `prefetch`es those of the contact
+    The contacts' words are read at random over the whole population, so each read waits for
+    memory; while handling contact jj the loop `prefetch`es the word of the contact
     `PREFETCH_AHEAD` places further in `indices` (next row's included), so that about that many
     loads are in flight. A prefetch only warms the cache: the same values are read in the same
     order, so the results are those without it, bit for bit.
     """
     spread = _BYTE_SPREAD
-    n_held = leakage.size
-    q = 1 + shared_columns.size
-    passes = max((k + 15) // 16, (q + 3) // 4)
+    n_held = r2.shape[0]
+    passes = (k + 15) // 16
     one = np.uint64(1)
     byte = np.uint64(255)
-    masks = np.zeros(4 * passes, dtype=np.uint64)  # slots past Q test no flag, then are dropped
-    for f in range(1, q):
-        masks[f] = one << np.uint64(shared_columns[f - 1])
     counts = np.zeros(16, dtype=np.uint64)
     last = np.uint64(max(indices.size, 1) - 1)  # the last contact (there is one if a row has)
     ahead = np.uint64(PREFETCH_AHEAD)
@@ -328,44 +284,29 @@ def _contact_exposure_rows(
         lo, hi = np.uint64(indptr[i]), np.uint64(indptr[i + 1])
         safe = float(max(hi - lo, one))
         own = np.uint64(bits[i])
-        masks[0] = one << np.uint64(own_column[i])
         for p in range(passes):
             first = np.uint64(16 * p)
-            m0, m1, m2, m3 = masks[4 * p], masks[4 * p + 1], masks[4 * p + 2], masks[4 * p + 3]
-            s0 = s1 = s2 = s3 = 0.0
             counts[:] = 0
             chunk = lo
             while chunk < hi:
                 end = min(chunk + np.uint64(_BYTE_LIMIT), hi)
                 low = high = np.uint64(0)
                 for jj in range(chunk, end):
-                    later = np.uint64(indices[min(jj + ahead, last)])
-                    prefetch(weight, later)
-                    prefetch(bits, later)
-                    j = np.uint64(indices[jj])
-                    full = np.uint64(bits[j])
-                    w = weight[j]
-                    word = full >> first
+                    prefetch(bits, np.uint64(indices[min(jj + ahead, last)]))
+                    word = np.uint64(bits[np.uint64(indices[jj])]) >> first
                     low += spread[word & byte]
                     high += spread[(word >> np.uint64(8)) & byte]
-                    s0 += 0.0 if full & m0 else w
-                    s1 += 0.0 if full & m1 else w
-                    s2 += 0.0 if full & m2 else w
-                    s3 += 0.0 if full & m3 else w
                 for g in range(8):
                     counts[g] += (low >> np.uint64(8 * g)) & byte
                     counts[8 + g] += (high >> np.uint64(8 * g)) & byte
                 chunk = end
             for h in range(16 * p, min(16 * p + 16, k)):
-                share = counts[h - 16 * p] / safe
+                count = counts[h - 16 * p]
                 if h < n_held:
-                    held[i, h] = share
-                    exposure[i, h] = 1.0 if (own >> np.uint64(h)) & one else leakage[h] * share
+                    held[i, h] = count
+                    exposure[i, h] = 1.0 if (own >> np.uint64(h)) & one else r2[h, count]
                 else:
-                    other[i, h - n_held] = share
-            for f, total in enumerate((s0, s1, s2, s3)):
-                if 4 * p + f < q:
-                    unflagged[i, 4 * p + f] = total
+                    other[i, h - n_held] = count / safe
 
 
 @numba.njit(cache=True, nogil=True)
@@ -605,66 +546,6 @@ def flow_quality(
         licensed_users,
     )
     return quality, licensed_users
-
-
-@numba.njit(cache=True, nogil=True)
-def grant_device_data(
-    holds: np.ndarray,
-    device: np.ndarray,
-    device_col: np.ndarray,
-    quality: np.ndarray,
-    maker_start: int,
-    n_makers: int,
-    minimise: bool,
-) -> None:
-    """``holds[rows[quality > 0], device_col[quality > 0]] = True``, then, with `minimise`,
-    for each maker m: ``holds[:, maker_start + m] &= (quality > 0) & (device == m)``."""
-    for i in range(holds.shape[0]):
-        in_use = quality[i] > 0
-        holds[i, device_col[i]] |= in_use
-        if minimise:
-            for m in range(n_makers):
-                holds[i, maker_start + m] &= in_use & (device[i] == m)
-
-
-@numba.njit(cache=True, nogil=True)
-def count_unsold(
-    holds: np.ndarray, column: int, at_broker: np.ndarray, trust_member: np.ndarray
-) -> int:
-    """``(holds[:, column] & ~at_broker & ~trust_member).sum()``."""
-    count = 0
-    for i in range(holds.shape[0]):
-        count += holds[i, column] & (at_broker[i] ^ True) & (trust_member[i] ^ True)
-    return count
-
-
-@numba.njit(cache=True, nogil=True)
-def sell_records(
-    holds: np.ndarray,
-    column: int,
-    at_broker: np.ndarray,
-    trust_member: np.ndarray,
-    draws: np.ndarray,
-    share: float,
-    sold: np.ndarray,
-) -> int:
-    """Fills ``sold = holds[:, column] & ~at_broker & ~trust_member & (draws < share)`` and
-    returns ``sold.sum()``."""
-    count = 0
-    for i in range(holds.shape[0]):
-        sale = holds[i, column] & (at_broker[i] ^ True) & (trust_member[i] ^ True)
-        sale &= draws[i] < share
-        sold[i] = sale
-        count += sale
-    return count
-
-
-@numba.njit(cache=True, nogil=True)
-def hand_over(holds: np.ndarray, column: int, at_broker: np.ndarray, sold: np.ndarray) -> None:
-    """``holds[sold, column] = True; at_broker |= sold``."""
-    for i in range(holds.shape[0]):
-        holds[i, column] |= sold[i]
-        at_broker[i] |= sold[i]
 
 
 @numba.njit(cache=True, nogil=True)

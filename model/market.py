@@ -15,10 +15,16 @@ import numpy as np
 from model.agents import Broker, DataTrust, DeviceMaker, Firm, Platform, Regulator
 from model.consent import run_consent
 from model.flows import run_breaches, update_flows
-from model.markets import run_markets, update_quality
+from model.markets import run_markets, set_device_prices, update_quality
 from model.metrics import METRICS, compute_metrics
 from model.negotiation import learn, negotiate, pair_economics
-from model.parameters import DEFAULT_SCENARIO, MarketScenario, make_scenario, validate_rng
+from model.parameters import (
+    DEFAULT_SCENARIO,
+    MarketScenario,
+    make_scenario,
+    removed_parameter_message,
+    validate_rng,
+)
 from model.payoffs import Ledger, settle
 from model.population import Holders, create_users
 from model.regimes import Regime, get_regime
@@ -37,26 +43,34 @@ class Month:
     accepted: int = 0  # ... and accepted
     ports: int = 0  # users who ported their data
     withdrawals: int = 0  # consents withdrawn
+    erasure_requests: int = 0  # users whose request to erase their data was carried out
+    mean_holding_age: float = 0.0  # months, over makers', brokers' and the trust's records
     resolved: int = 0  # complaints resolved
     settlements: int = 0  # mediations that sent a pair back to the table
-    fines: float = 0.0  # CU collected
+    fines: float = 0.0  # CNY collected
+    data_payments: float = 0.0  # CNY paid by makers to users for consent
+    paid_consents: int = 0  # users with a consent to their device's maker whose data flowed
+    degradation_loss: float = 0.0  # CNY lost to degraded apps (users and platforms' ads)
+    compliance_paid: float = 0.0  # CNY of compliance costs
+    reading_cost: float = 0.0  # CNY of users' time reading requests
+    licence_cost: float = 0.0  # CNY of platforms' liability for sharing under their licences
+    trust_cost: float = 0.0  # CNY of the trust's running and security costs
     breaches: int = 0
     illegal_traders: set = field(default_factory=set)  # firms that traded data illegally
+    illegal_records: dict = field(default_factory=dict)  # firm id → records traded illegally
+    illegal_gains: dict = field(default_factory=dict)  # firm id → CNY gained from them
     reads: np.ndarray = field(init=False)  # requests each user read
-    breach_harm: np.ndarray = field(init=False)  # one-off harm of this month's breaches, CU
+    breach_harm: np.ndarray = field(init=False)  # one-off harm of this month's breaches, CNY
     data_quality: np.ndarray = field(init=False)  # value share of the device maker's data
     flow_device: np.ndarray = field(init=False)  # each user's device when data flowed
     licensed_users: np.ndarray = field(init=False)  # reached through a licence
     breached: np.ndarray = field(init=False)  # (H,) holders breached
-    harm: np.ndarray = field(init=False)  # monthly privacy harm, CU
-    personalisation_gain: np.ndarray = field(init=False)  # CU per month
+    harm: np.ndarray = field(init=False)  # monthly privacy harm, CNY
+    personalisation_gain: np.ndarray = field(init=False)  # CNY per month
     contact_share: np.ndarray = field(init=False)  # (N, P) contacts on each platform
     platform_contacts: np.ndarray | None = None  # the same, from phase 4's pass over the graph
-    # Σ θ_j / deg_j over each user's contacts whose data a holder lacks, one column per holder,
-    # in this order: her device's maker, each broker, the trust where there is one (phase 4).
-    unheld_contact_weight: np.ndarray | None = None
     buyers: np.ndarray = field(init=False)  # users who replaced their device
-    utility: np.ndarray = field(init=False)  # money-metric utility, CU per month
+    utility: np.ndarray = field(init=False)  # money-metric utility, CNY per month
 
     def __post_init__(self) -> None:
         self.reads = np.zeros(self.n_users)
@@ -98,6 +112,10 @@ class DataMarket(mesa.Model):
                     f"not both (got keywords {sorted(params)})"
                 )
             built = scenario
+            for name in vars(built):  # a Scenario keeps any keyword it is given
+                removed = removed_parameter_message(name)
+                if removed is not None:
+                    raise ValueError(removed)
             checked = validate_rng(built.rng if rng is None else rng)
             if checked is not built.rng:
                 built.rng = checked
@@ -126,7 +144,7 @@ class DataMarket(mesa.Model):
         self.licensed = np.zeros(shape, dtype=bool)
         self.taking = np.zeros(shape, dtype=bool)
         self.blocked = np.zeros(shape, dtype=bool)
-        self.fee = np.zeros(shape)  # CU per shared user per month, fixed for a contract
+        self.fee = np.zeros(shape)  # CNY per shared user per month, fixed for a contract
         self.contract_until = np.zeros(shape, dtype=np.int64)  # month the contract expires
         self.mediated = np.zeros(shape, dtype=bool)  # sent back to the table this month
         self.dispute_filed = np.full(shape, -1, dtype=np.int64)  # month filed, −1 if none
@@ -135,10 +153,15 @@ class DataMarket(mesa.Model):
         self.economics = np.empty(shape, dtype=object)
         self.ledger = Ledger()
         self.last_illegal_traders: set = set()
+        self.last_illegal_month: Month | None = None
         self.exposure = np.zeros(self.users.holds.shape)  # e[i, h] after this month's flows
-        self.contact_held = np.zeros(self.users.holds.shape)  # s[i, h], contacts' data h holds
+        # k[i, h]: how many of i's contacts' data h holds (phase 4; `flows.leaked_exposure`)
+        self.contact_count = np.zeros(self.users.holds.shape, dtype=np.int32)
         self.data_quality = np.zeros(built.n_users)  # last month's, see Month.data_quality
         self.month = Month(built.n_users)
+        self.first_best: tuple[np.ndarray, np.ndarray] | None = None  # last month's d*
+        self.planner_state: tuple | None = None  # last month's d* and private allocation
+        self.planner_bounds: tuple | None = None  # see model.planner.contact_bounds
         self._form_initial_beliefs()
 
         self.datacollector = mesa.DataCollector(
@@ -151,6 +174,7 @@ class DataMarket(mesa.Model):
                 "fees_paid": "fees_paid",
                 "fees_received": "fees_received",
                 "fines": "fines",
+                "price": "price",  # a maker's device price, CNY per user per month; NaN else
             },
         )
         self.metrics: dict[str, float] = {}
@@ -200,6 +224,7 @@ class DataMarket(mesa.Model):
 
     def _open_month(self) -> None:
         self.last_illegal_traders = self.month.illegal_traders
+        self.last_illegal_month = self.month
         self.month = Month(self.users.n)
         self.ledger.reset()
         self.regulator.profit = 0.0
@@ -207,11 +232,14 @@ class DataMarket(mesa.Model):
             firm.open_books()
 
     def _form_initial_beliefs(self) -> None:
-        """Before month 1, firms estimate every strategy's payoff from the starting state, and
-        their turnover (the base of the fines they weigh) from their starting customers."""
+        """Before month 1, makers price their devices and firms estimate every strategy's payoff
+        from the starting state, and their turnover (the base of the fines they weigh) from their
+        starting customers."""
         for maker in self.makers:
             maker.data_share = 0.0
+            maker.held_share = 0.0
         update_quality(self)
+        set_device_prices(self)  # no fees or data yet: c̃ is the unit cost less generic service
         params, users = self.p, self.users
         full_quality = params.quality_base + params.quality_gain
         members = users.member.sum(axis=0)
@@ -221,7 +249,7 @@ class DataMarket(mesa.Model):
         device_users = np.bincount(users.device, minlength=len(self.makers))
         generic_service = params.service_revenue_rate * params.generic_service_share
         for m, maker in enumerate(self.makers):
-            per_user = params.device_price + generic_service * maker.quality
+            per_user = maker.price + generic_service * maker.quality
             maker.last_turnover = per_user * device_users[m]
         self.exposure = np.zeros(self.users.holds.shape)
         for p in range(len(self.platforms)):

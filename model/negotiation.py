@@ -17,6 +17,7 @@ import numpy as np
 
 from model.agents import BLOCK, LICENSE, NONE, OPEN, TAKE
 from model.bargaining import nash_fee
+from model.consent import data_value_per_user
 
 if TYPE_CHECKING:
     from model.market import DataMarket
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PairEconomics:
-    """What one pair's data is worth, per user of the pair, CU per month.
+    """What one pair's data is worth, per user of the pair, CNY per month.
 
     Attributes:
         users: users who are members of the platform and use the maker's devices.
@@ -37,7 +38,7 @@ class PairEconomics:
         block_effectiveness: share of taking that blocking prevents.
         block_cost: the platform's loss per user of its degraded app.
         sales_loss: the maker's lost margin per user whose app is degraded.
-        fixed_cost: the maker's compliance cost of the relationship, CU per month (whole pair).
+        fixed_cost: the maker's compliance cost of the relationship, CNY per month (whole pair).
         fee_cap: the regime's cap per shared user (inf = none).
         power: the platform's bargaining power.
         access: third parties may get platform data at all.
@@ -65,12 +66,12 @@ class PairEconomics:
 
 @dataclass(frozen=True)
 class PairOutcome:
-    """What one strategy pair leads to: payoffs (CU per month, whole pair) and the deal."""
+    """What one strategy pair leads to: payoffs (CNY per month, whole pair) and the deal."""
 
     platform_payoff: float
     maker_payoff: float
     licensed: bool
-    fee: float  # CU per shared user per month
+    fee: float  # CNY per shared user per month
     taking: bool
     blocked: bool
 
@@ -124,7 +125,7 @@ def pair_outcome(
 
 
 def payoff_tables(e: PairEconomics) -> tuple[np.ndarray, np.ndarray]:
-    """Payoffs of every strategy pair: (platform[ps, ms], maker[ps, ms]), CU per month."""
+    """Payoffs of every strategy pair: (platform[ps, ms], maker[ps, ms]), CNY per month."""
     platform = np.zeros((3, 3))
     maker = np.zeros((3, 3))
     for ps in (OPEN, LICENSE, BLOCK):
@@ -154,8 +155,9 @@ def pair_economics(
 ) -> PairEconomics:
     """Estimate a pair's economics from this month's state (the firms' realised figures).
 
-    `pair_users` (P, M), from `users_per_pair`, and `mean_theta`, ``float(users.theta.mean())``,
-    save working them out again for each pair; without them they are worked out here.
+    `pair_users` (P, M), from `users_per_pair`, and `mean_theta`,
+    ``float(users.harm_theta.mean())``, save working them out again for each pair; without them
+    they are worked out here.
     """
     params, regime, users = model.p, model.regime, model.users
     if pair_users is None:
@@ -166,13 +168,16 @@ def pair_economics(
     take_consent = prior if np.isnan(maker.acceptance) else maker.acceptance
     terms = regime.consent_standard == "platform_terms"
     liability = (
-        (float(users.theta.mean()) if mean_theta is None else mean_theta)
+        (float(users.harm_theta.mean()) if mean_theta is None else mean_theta)
         * params.misuse_maker
         * (1.0 + params.leakage)
         if regime.recipient_liability
         else 0.0
     )
-    margin = params.device_price - params.device_unit_cost
+    # What one more device user adds to the maker's profit, p_m − c̃_m, as it priced last in
+    # phase 5: her whole contribution (device margin, fees, service revenue) is what is lost
+    # when she switches away from a degraded app.
+    margin = maker.markup
     switching = 1.0 - np.exp(-params.choice_sensitivity * params.degradation_cost)
     return PairEconomics(
         users=float(pair_users[p, m]),
@@ -189,7 +194,7 @@ def pair_economics(
         block_effectiveness=params.block_effectiveness,
         block_cost=params.degradation_engagement_loss * params.ad_revenue_per_user,
         sales_loss=switching * margin,
-        fixed_cost=regime.compliance_cost * users.n / 1000.0,
+        fixed_cost=regime.compliance_cost * users.n / params.market_size,
         fee_cap=regime.access_fee_cap,
         power=(
             params.mediated_bargaining_power
@@ -272,7 +277,7 @@ def negotiate(model: DataMarket) -> None:
         maker.choice[~maker_allowed[maker.choice]] = NONE
     # The users do not move while firms negotiate: what each pair reads of them, once.
     pair_users = users_per_pair(model)
-    mean_theta = float(model.users.theta.mean()) if model.regime.recipient_liability else None
+    mean_theta = float(model.users.harm_theta.mean()) if model.regime.recipient_liability else None
     for p, platform in enumerate(model.platforms):
         for m, maker in enumerate(model.makers):
             ps, ms = platform.choice[m], maker.choice[p]
@@ -310,17 +315,25 @@ def _maybe_complain(model: DataMarket, p: int, m: int) -> None:
 
 def _trust_bargains(model: DataMarket) -> None:
     """The trust bargains collectively with each maker over its members' data (no outside option:
-    members' data moves only through the trust). Its cost is the members' expected harm."""
+    members' data moves only through the trust). Its cost is the members' expected harm; before
+    it has members, the harm of those it would draw: the users for whom its service would be
+    worth more than their own cost of joining (it selects, as opt-outs do: Aridor, Che & Salz
+    2023)."""
     params, users, trust = model.p, model.users, model.trust
     members = users.trust_member
-    harm = float(users.theta[members].mean()) if members.any() else float(users.theta.mean())
+    theta = users.harm_theta
+    if not members.any():
+        quality = np.array([maker.quality for maker in model.makers])[users.device]
+        gain = (1 - params.generic_service_share) * users.value * quality
+        members = gain > users.present_bias * users.theta * params.misuse_trust
+    harm = float(theta[members].mean()) if members.any() else float(theta.mean())
     leakage = params.leakage * (1 - params.trust_decorrelation)
     member_cost = harm * params.misuse_trust * (1 + leakage)
-    for m, maker in enumerate(model.makers):
-        n = float((members & (users.device == m)).sum())
-        value = params.service_revenue_rate * (1 - params.generic_service_share) * maker.quality
+    for m in range(len(model.makers)):
+        n = float((users.trust_member & (users.device == m)).sum())
+        value = data_value_per_user(model, m)
         bargain = nash_fee(
-            maker_gain=value * n - model.regime.compliance_cost * users.n / 1000.0,
+            maker_gain=value * n - model.regime.compliance_cost * users.n / params.market_size,
             platform_cost=member_cost * n,
             maker_disagreement=0.0,
             platform_disagreement=0.0,

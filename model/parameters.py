@@ -3,7 +3,8 @@
 `PARAMETERS` is the single source of truth: every number the mechanics use is one row, with a
 default, a unit, a meaning and, where calibrated, a source. `MarketScenario` is built from it as a
 typed Mesa `Scenario`, and `docs/ODD.md`, `datamarket list` and the validation all read it.
-Money is in currency units (CU) per user per month unless a unit says otherwise; time is in months.
+Money is in 2017 Chinese yuan (CNY) per user per month unless a unit says otherwise; time is in
+months (docs/ODD.md, §Money).
 """
 
 from __future__ import annotations
@@ -49,10 +50,31 @@ class Parameter:
         return f"{word} in [{lo}, {hi}]"
 
 
+def sensitivity_from_margin(markup: float, share: float) -> float:
+    """The logit sensitivity σ at which a maker with device share `share` sets `markup`.
+
+    Inverts the simple logit-Bertrand first-order condition p − c̃ = 1 / (σ (1 − s)) of
+    `model.markets.bertrand_prices` (MODEL.md §11, "Device prices"): σ = 1 / (markup (1 − s)).
+    This is where σ (`choice_sensitivity`) is calibrated to a margin: `markup` is a gross margin
+    per device user, CNY per user per month (price less the marginal cost of a device, both
+    amortised over its life, as `device_unit_cost` is), for a maker with share `share` in
+    [0, 1). A net profit per phone is only a lower bound on that margin, so the σ it gives is
+    an upper bound. Returns σ in per CNY per month.
+
+    Raises:
+        ValueError: markup not > 0, or share not in [0, 1).
+    """
+    if not (math.isfinite(markup) and markup > 0):
+        raise ValueError(f"markup={markup!r} must be a number > 0 (CNY per user per month)")
+    if not (math.isfinite(share) and 0 <= share < 1):
+        raise ValueError(f"share={share!r} must be in [0, 1): a share of 1 has no finite markup")
+    return 1.0 / (markup * (1.0 - share))
+
+
 P = Parameter
 # The source of the behavioural parameters `datamarket calibrate` fits (experiments/calibrate.py).
 CALIBRATED = (
-    "calibrated by simulated method of moments (docs/calibration.md) to B9 [P], B13 [V], "
+    "calibrated: by simulated method of moments (docs/calibration.md) to B9 [P], B13 [V], "
     "B15 [V], Nouwens et al. 2020 [V]"
 )
 PARAMETERS: tuple[Parameter, ...] = (
@@ -80,11 +102,23 @@ PARAMETERS: tuple[Parameter, ...] = (
     P(
         "leakage",
         0.3,
-        "share",
-        "λ: share of a contact's data that taking a user's chat data also takes",
+        "correlation",
+        "λ: correlation between a user's data and a contact's; a holder with k of her contacts' "
+        "data infers a share R² = kλ²/(1 + (k − 1)λ) of hers (at most λ)",
         0,
         1,
-        source="MODEL.md §9 (indicative)",
+        source="assumption: MODEL.md §9's indicative value; its form from MODEL.md §11 and "
+        "Acemoglu et al. 2022 [V]",
+    ),
+    P(
+        "exposure_threshold",
+        0.05,
+        "share",
+        "unconsented exposure above which a user counts as exposed without consent (a metric's "
+        "threshold; the mechanics do not read it)",
+        0,
+        1,
+        source="assumption: where a metric counts a user as exposed (§Metrics)",
     ),
     # --- users' preferences and behaviour
     P(
@@ -93,24 +127,80 @@ PARAMETERS: tuple[Parameter, ...] = (
         "-",
         "shape of the privacy cost θ across users",
         choices=("lognormal", "bimodal"),
-        source="Acquisti, John & Loewenstein 2013 (bimodal)",
+        source="set from a figure: bimodal valuations (Acquisti, John & Loewenstein 2013) [V]",
     ),
     P(
         "privacy_cost_median",
-        1.0,
-        "CU per unit exposure per month",
+        69.3,
+        "CNY per unit exposure per month",
         "median privacy cost θ",
         0,
         1e6,
+        source=(
+            "calibrated: 30% of Chinese users would disclose personal data for free services "
+            "(Zhou 2020) [V]: the median θ at which 30% of readers, with a real choice, nothing "
+            "paid and no leak, accept a maker's request (docs/ODD.md, Money), solved with the "
+            "behavioural fit at its θ dispersion and consent noise (experiments.calibrate."
+            "zhou_median; docs/calibration.md)"
+        ),
     ),
     P(
         "privacy_cost_sigma",
-        0.959,
+        0.5,
         "log-sd",
         "dispersion of θ (lognormal)",
         0,
         5,
         source=CALIBRATED,
+    ),
+    P(
+        "privacy_valuation_basis",
+        "revealed",
+        "-",
+        "which valuation of privacy counts in welfare: the θ behind decisions ('revealed'), or θ "
+        "rescaled so that its median values full exposure to a broker at the surveyed "
+        "willingness to pay to keep data private ('wtp') or to accept to share it ('wta')",
+        choices=("revealed", "wtp", "wta"),
+        source="assumption: MODEL.md §11 (decisions reveal θ; welfare is bounded by WTP and WTA)",
+    ),
+    P(
+        "privacy_wtp",
+        5.0,
+        "US$ per month",
+        "median willingness to pay to keep data private (US survey)",
+        0,
+        1e6,
+        source="set from a figure: Winegar & Sunstein 2019, $5 a month [V]",
+    ),
+    P(
+        "privacy_wta",
+        80.0,
+        "US$ per month",
+        "median willingness to accept to allow access to personal data (US survey)",
+        0,
+        1e6,
+        source="set from a figure: Winegar & Sunstein 2019, $80 a month [V]",
+    ),
+    P(
+        "usd_cny",
+        6.534,
+        "CNY per US$",
+        "exchange rate used to bring US figures into 2017 CNY",
+        0,
+        1e3,
+        source="set from a figure: Tencent's FY2017 results, RMB 237,760 m = US$36,387 m [V]",
+    ),
+    P(
+        "valuation_transfer",
+        0.15,
+        "ratio",
+        "a US money valuation in China, after the exchange rate (income elasticity 1)",
+        0,
+        10,
+        source=(
+            "assumption: China's 2017 GDP per head over the US's, about $8,900 [P] against "
+            "about $60,000 (not checked), with an income elasticity of valuations of 1"
+        ),
     ),
     P(
         "privacy_cost_high_share",
@@ -131,16 +221,21 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "personalisation_value_median",
-        2.0,
-        "CU per month per unit quality",
+        16.8,
+        "CNY per month per unit quality",
         "median value v of a personalised service",
         0,
         1e6,
+        source=(
+            "set from a figure: the information value of payment data to Alipay users, 151.2 CNY "
+            "a year (Ouyang) [V] = 12.6 CNY a month, as the personalised gain (1 − γ)·v·q at q = "
+            "1.5"
+        ),
     ),
     P("personalisation_value_sigma", 0.5, "log-sd", "dispersion of v", 0, 5),
     P(
         "attention_mean",
-        0.288,
+        0.203,
         "probability",
         "mean chance of reading a request's terms (74% skip entirely)",
         0,
@@ -159,7 +254,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     P("present_bias_concentration", 10.0, "-", "Beta concentration of β (a + b)", 0.01, 1e4),
     P(
         "p_click",
-        0.902,
+        0.962,
         "probability",
         "a non-reader accepts a click-through request",
         0,
@@ -168,7 +263,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "p_neutral",
-        0.626,
+        0.734,
         "probability",
         "a non-reader accepts a request with a real reject option",
         0,
@@ -177,8 +272,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "consent_noise",
-        0.762,
-        "CU per month",
+        2.166,
+        "CNY per month",
         "scale of the logistic noise ε in a reader's answer",
         0,
         1e6,
@@ -186,12 +281,26 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "consent_fatigue",
-        0.11,
+        0.241,
         "per request",
         "attention falls by exp(-fatigue · recent requests)",
         0,
         100,
         source=CALIBRATED,
+    ),
+    P(
+        "payment_salience",
+        0.076,
+        "log-odds per CNY per month",
+        "how much a salient payment for consent raises a non-reader's log-odds of accepting",
+        0,
+        100,
+        source=(
+            "set from a figure: a free pizza raised disclosure of friends' e-mails from 94% to "
+            "98% (Athey, Catalini & Tucker 2017) [P]: +1.14 in log-odds for a pizza taken as $2.3"
+            " × 6.534 CNY per US$ (Tencent's FY2017 results) [V] = 15 CNY (assumption on its "
+            "value)"
+        ),
     ),
     P(
         "request_memory",
@@ -203,20 +312,27 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "reading_time_cost",
-        0.05,
-        "CU per request read",
+        0.61,
+        "CNY per request read",
         "time cost of reading one request",
         0,
         1e6,
-        source="Obar & Oeldorf-Hirsch: readers spend ~73 s (B14) [V]",
+        source=(
+            "set from a figure: readers spend ~73 s (Obar & Oeldorf-Hirsch, B14) [V], at 30 CNY "
+            "an hour (assumption)"
+        ),
     ),
     P(
         "refusal_feature_value",
-        1.0,
-        "CU per month",
+        8.4,
+        "CNY per month",
         "L: the feature a click-through refusal costs",
         0,
         1e6,
+        source=(
+            "assumption: the feature a bundled refusal costs, scaled with the personalisation "
+            "gain (× 8.4) from the first model"
+        ),
     ),
     P(
         "withdrawal_review",
@@ -227,6 +343,19 @@ PARAMETERS: tuple[Parameter, ...] = (
         1,
     ),
     P("reask_interval", 6, "months", "a refused request is asked again after this long", 1, 1200),
+    P(
+        "market_size",
+        3.7e8,
+        "people",
+        "the real users the modelled market stands for (firm-level amounts in CNY, such as a "
+        "compliance budget, are spread over them)",
+        1,
+        1e10,
+        source=(
+            "set from a figure: 494.3 m individual WeChat users in China in 2017 (eMarketer) [P] "
+            "× 75.6%, the five largest makers' share of 2017 shipments (IDC) [P]"
+        ),
+    ),
     # --- platforms
     P(
         "dominant_platform_reach",
@@ -235,43 +364,74 @@ PARAMETERS: tuple[Parameter, ...] = (
         "share of users on platform 0 at start",
         0,
         1,
-        source="WeChat: nearly 1 billion users (D) [P]",
+        source="set from a figure: WeChat had nearly 1 billion users in 2017 (D) [P]",
     ),
     P("other_platform_reach", 0.3, "share", "share of users on each other platform at start", 0, 1),
-    P("platform_base_value", 3.0, "CU per month", "base value of using a platform", 0, 1e6),
+    P(
+        "platform_base_value",
+        30.0,
+        "CNY per month",
+        "base value of using a platform",
+        0,
+        1e6,
+        source=(
+            "set from a figure: a member's mean value of the dominant platform ≈ 47 CNY a month, "
+            "from the median $48 a month to forgo Facebook (Brynjolfsson, Collis & Eggers 2019) "
+            "[V] × 6.534 CNY per US$ (Tencent's FY2017 results) [V] × 0.15 "
+            "(`valuation_transfer`); its split into base, network and quality is an assumption"
+        ),
+    ),
     P(
         "platform_use_cost",
-        9.0,
-        "CU per month",
+        90.0,
+        "CNY per month",
         "time and attention a platform takes from its user",
         0,
         1e6,
+        source=(
+            "assumption: the first model's, × 10 with the platform's value (see "
+            "platform_base_value)"
+        ),
     ),
-    P("dominant_platform_advantage", 1.0, "CU per month", "extra base value of platform 0", 0, 1e6),
+    P(
+        "dominant_platform_advantage",
+        10.0,
+        "CNY per month",
+        "extra base value of platform 0",
+        0,
+        1e6,
+        source="assumption: the first model's, × 10 with the platform's value",
+    ),
     P(
         "network_value",
-        6.0,
-        "CU per month",
+        60.0,
+        "CNY per month",
         "network benefit when all one's contacts use it",
         0,
         1e6,
+        source="assumption: the first model's, × 10 with the platform's value",
     ),
     P("platform_revision_rate", 0.05, "per month", "chance a user reconsiders her platforms", 0, 1),
     P(
         "platform_noise",
-        1.0,
-        "CU per month",
+        10.0,
+        "CNY per month",
         "scale of logistic taste noise in platform use",
         1e-6,
         1e6,
+        source="assumption: the first model's, × 10 with the platform's value",
     ),
     P(
         "ad_revenue_per_user",
-        1.5,
-        "CU per month",
+        2.4,
+        "CNY per month",
         "platform advertising revenue per member at full quality",
         0,
         1e6,
+        source=(
+            "set from a figure: Tencent's online advertising revenue, RMB 6.9 bn in Q1 2017 [P], "
+            "over 963 m WeChat monthly users (Q2 2017) [P], per month"
+        ),
     ),
     P(
         "ad_rivalry_loss",
@@ -283,11 +443,12 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "degradation_cost",
-        1.0,
-        "CU per month",
+        10.0,
+        "CNY per month",
         "φ: a user's loss when her platform's app is degraded on her device",
         0,
         1e6,
+        source="assumption: a fifth of the platform's value to its member",
     ),
     P(
         "degradation_engagement_loss",
@@ -307,11 +468,12 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "licence_liability",
-        0.05,
-        "CU per shared user per month",
+        0.08,
+        "CNY per shared user per month",
         "a platform's legal and reputational cost of sharing members' data under its own licence",
         0,
         1e6,
+        source="assumption: the first model's, × 1.6 with the advertising revenue",
     ),
     P(
         "taking_data_quality",
@@ -328,28 +490,59 @@ PARAMETERS: tuple[Parameter, ...] = (
         (),
         "shares",
         "initial device market shares (empty = equal; normalised)",
-        source="China 2017 shipment shares, approximate [U]",
+        source=(
+            "set from a figure: the tencent_huawei_2017 scenario's shares are IDC's for 2017 "
+            "(Huawei 20.4%, Oppo 18.1%, Vivo 15.4%, Xiaomi 12.4%, Apple 9.3%) [P]"
+        ),
     ),
     P(
         "device_base_value",
-        10.0,
-        "CU per month",
+        100.0,
+        "CNY per month",
         "value of owning a smartphone, before its AI service",
         0,
         1e6,
+        source="assumption: a level only (it cancels in every comparison of regimes)",
     ),
-    P("device_price", 5.0, "CU per month", "device price amortised over its life", 0, 1e6),
-    P("device_unit_cost", 4.0, "CU per month", "device cost amortised over its life", 0, 1e6),
+    P(
+        "device_unit_cost",
+        84.2,
+        "CNY per month",
+        "device cost amortised over its life",
+        0,
+        1e6,
+        source=(
+            "calibrated: the makers' mean price in the default scenario (about 80 CNY a month) "
+            "matches China's 2017 average smartphone price, RMB 2,250 (GfK) [P] over a 28-month "
+            "replacement cycle [P] = 80.4 CNY a month"
+        ),
+    ),
     P(
         "replacement_hazard",
-        1 / 30,
+        0.03571428571428571,
         "per month",
         "chance a user's device is due for replacement",
         0,
         1,
-        source="MODEL.md §9 (indicative)",
+        source=(
+            "set from a figure: China's smartphone replacement cycle, 28 months (Strategy "
+            "Analytics) [P]"
+        ),
     ),
-    P("choice_sensitivity", 1.0, "per CU per month", "logit sensitivity of device choice", 0, 1e3),
+    P(
+        "choice_sensitivity",
+        0.39,
+        "per CNY per month",
+        "σ: logit sensitivity of device choice to utility, price included "
+        "(from a margin: `sensitivity_from_margin`)",
+        0,
+        1e3,
+        source=(
+            "set from a figure: σ = 1 / (markup · (1 − s)) at the 3.5 CNY a month markup, from "
+            "Counterpoint's $15 profit per Huawei phone (Q3 2017) [P], and the leader's share s "
+            "= 0.27; an upper bound, since a net profit is a lower bound on the markup"
+        ),
+    ),
     P("quality_base", 1.0, "quality units", "q0: AI-service quality with no data", 0, 1e6),
     P(
         "quality_gain",
@@ -358,7 +551,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         "a: the most quality data can add",
         0,
         1e6,
-        source="Hagiu & Wright 2023: concave data-enabled learning [V]",
+        source="assumption: its size; its concave form from Hagiu & Wright 2023 [V]",
     ),
     P(
         "quality_data_scale",
@@ -386,11 +579,15 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "service_revenue_rate",
-        0.5,
-        "CU per month per unit quality",
+        6.93,
+        "CNY per month per unit quality",
         "a maker's service revenue per personalised user",
         0,
         1e6,
+        source=(
+            "set from a figure: the lender's profit from Alipay payment data, 62.4 CNY a year per"
+            " user (Ouyang) [V] = 5.2 a month, as (1 − γ)·rate·q at q = 1.5"
+        ),
     ),
     P(
         "privacy_reputation_weight",
@@ -401,7 +598,14 @@ PARAMETERS: tuple[Parameter, ...] = (
         1e6,
     ),
     # --- brokers
-    P("data_price", 0.5, "CU per record", "price a broker pays for one user's record", 0, 1e6),
+    P(
+        "broker_horizon",
+        12.0,
+        "months",
+        "months over which a broker expects to resell a record it buys (its bid's horizon)",
+        0,
+        1200,
+    ),
     P(
         "broker_sale_share",
         0.01,
@@ -412,11 +616,15 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "broker_resale_value",
-        0.1,
-        "CU per record per month",
+        0.25,
+        "CNY per record per month",
         "a broker's resale revenue per record held",
         0,
         1e6,
+        source=(
+            "set from a figure: China's grey market sells a data item for 'as little as 3 yuan' "
+            "(Reuters 2018) [P], taken as a record's resale over a year"
+        ),
     ),
     # --- harm and breaches
     P("misuse_platform", 0.1, "weight", "ρ for the user's own platform", 0, 1),
@@ -430,27 +638,45 @@ PARAMETERS: tuple[Parameter, ...] = (
         "b0: breach hazard of a holder with no security",
         0,
         1,
-        source="ITRC 2023: ~11% of listed firms breached a year (B32) [P]",
+        source="set from a figure: ~11% of listed firms breached a year (ITRC 2023, B32) [P]",
     ),
     P(
         "security_scale",
-        0.05,
-        "CU per held user per month",
+        0.08,
+        "CNY per held user per month",
         "s0: security spend that cuts the hazard by a factor e",
         1e-9,
         1e6,
+        source="assumption: the first model's, × 1.6 with the advertising revenue",
     ),
     P(
         "security_platform",
-        0.05,
-        "CU per held user per month",
+        0.08,
+        "CNY per held user per month",
         "a platform's security spend",
         0,
         1e6,
+        source="assumption: the first model's, × 1.6 with the advertising revenue",
     ),
-    P("security_maker", 0.02, "CU per held user per month", "a maker's security spend", 0, 1e6),
-    P("security_broker", 0.0, "CU per held user per month", "a broker's security spend", 0, 1e6),
-    P("security_trust", 0.05, "CU per held user per month", "the trust's security spend", 0, 1e6),
+    P(
+        "security_maker",
+        0.032,
+        "CNY per held user per month",
+        "a maker's security spend",
+        0,
+        1e6,
+        source="assumption: the first model's, × 1.6 with the advertising revenue",
+    ),
+    P("security_broker", 0.0, "CNY per held user per month", "a broker's security spend", 0, 1e6),
+    P(
+        "security_trust",
+        0.08,
+        "CNY per held user per month",
+        "the trust's security spend",
+        0,
+        1e6,
+        source="assumption: the first model's, × 1.6 with the advertising revenue",
+    ),
     P("breach_harm_multiplier", 3.0, "months of harm", "κ: one-off harm of a breach", 0, 1e6),
     # --- portability and the trust
     P(
@@ -460,10 +686,32 @@ PARAMETERS: tuple[Parameter, ...] = (
         "chance a user for whom porting pays ports (on request)",
         0,
         1,
-        source="MODEL.md §9; CERRE 2020 'little sign' (B27) [V]",
+        source="assumption: MODEL.md §9's; CERRE 2020 finds 'little sign' of use (B27) [V]",
     ),
     P("port_uptake_realtime", 0.02, "per month", "the same with real-time portability", 0, 1),
-    P("snapshot_decay", 0.1, "per month", "δ: decay of a ported snapshot's value", 0, 1),
+    # --- the age of held data: value decays, harm persists (MODEL.md §11, "Retention")
+    P(
+        "data_value_decay",
+        0.1,
+        "per month",
+        "δ: share of a held record's value lost each month no flow refreshes it (its value "
+        "share is (1 − δ)^age; its harm does not decay)",
+        0,
+        1,
+        source="assumption: MODEL.md §9's δ for a ported snapshot, applied to every holding "
+        "(no published decay rate of personal data's value was found)",
+    ),
+    P(
+        "erasure_uptake",
+        0.002,
+        "per month",
+        "chance, times her attention, that a user asks the lawful third parties holding her "
+        "data without her consent to erase it (where the regime grants erasure)",
+        0,
+        1,
+        source="assumption, of port_uptake_on_request's order: no rate of erasure requests "
+        "was found (CERRE 2020 saw 'little sign' of porting, B27; 57% know of the right, B17)",
+    ),
     P(
         "trust_uptake",
         0.02,
@@ -479,9 +727,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         "share of leakage the trust removes",
         0,
         1,
-        source="Acemoglu et al. 2022 mediated sharing [V]",
+        source="assumption: its size; the mechanism is Acemoglu et al. 2022's mediated sharing [V]",
     ),
-    P("trust_running_cost", 0.05, "CU per member per month", "the trust's running cost", 0, 1e6),
+    P(
+        "trust_running_cost",
+        0.42,
+        "CNY per member per month",
+        "the trust's running cost",
+        0,
+        1e6,
+        source="assumption: the first model's, × 8.4 with the personalisation gain",
+    ),
     P("trust_bargaining_power", 0.5, "share", "the trust's Nash bargaining power", 0, 1),
     # --- disputes and learning
     P(
@@ -518,11 +774,12 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     P(
         "choice_temperature",
-        0.01,
-        "CU per user per month",
+        0.1,
+        "CNY per user per month",
         "logit temperature of firms' strategy choice",
         1e-9,
         1e6,
+        source="assumption: the first model's, × 10 with the money scale",
     ),
     P(
         "exploration",
@@ -545,7 +802,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         "length of that opening negotiation",
         0,
         1200,
-        source="Huawei insider: 'over the past six months' (D) [P]",
+        source="set from a figure: Huawei insider, 'over the past six months' (D) [P]",
     ),
     # --- regime
     P(
@@ -559,6 +816,29 @@ PARAMETERS: tuple[Parameter, ...] = (
 del P
 
 PARAMETER_INDEX: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
+
+#: Parameters that existed and went away, with what replaces them: setting one is refused with
+#: this message rather than as an unknown name.
+REMOVED_PARAMETERS: dict[str, str] = {
+    "device_price": "each device maker now sets its own price (a logit-Bertrand best response, "
+    "docs/ODD.md §S6), so there is no shared device price to set; set the makers' costs and the "
+    "buyers' price sensitivity instead: device_unit_cost (CNY per month) and choice_sensitivity "
+    "(per CNY per month; sensitivity_from_margin gives it from a margin)",
+    "data_price": "a broker's price for a record is now what the record adds to its resale, net "
+    "of expected fines and of what leaks already reveal (docs/ODD.md §S4.4), so there is no "
+    "fixed price to set; set broker_resale_value (CNY per record per month) and broker_horizon "
+    "(months) instead",
+    "snapshot_decay": "every held record now ages, and a record no flow refreshes loses a share "
+    "data_value_decay of its value each month (docs/ODD.md, retention); a ported snapshot is one "
+    "such record, so set data_value_decay (per month) instead",
+}
+
+
+def removed_parameter_message(name: str) -> str | None:
+    """Why `name` can no longer be set and what replaces it, or None if it was never removed."""
+    if name not in REMOVED_PARAMETERS:
+        return None
+    return f"parameter {name!r} was removed: {REMOVED_PARAMETERS[name]}"
 
 
 class MarketScenario(Scenario):
@@ -584,8 +864,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         n_makers=5,
         dominant_platform_reach=0.95,
         other_platform_reach=0.3,
-        dominant_platform_advantage=1.0,
-        maker_shares=(0.20, 0.18, 0.16, 0.12, 0.09),
+        dominant_platform_advantage=10.0,
+        maker_shares=(0.204, 0.181, 0.154, 0.124, 0.093),
         platform_bargaining_power=0.7,
         regime="click_through",
         opening_dispute=True,
@@ -710,6 +990,9 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
         if name == "regime_schedule":
             checked[name] = _validate_schedule(value)
             continue
+        removed = removed_parameter_message(name)
+        if removed is not None:
+            raise ValueError(removed)
         if name not in PARAMETER_INDEX:
             raise ValueError(
                 f"unknown parameter {name!r} (value {value!r}); allowed parameters: "
@@ -834,3 +1117,16 @@ def parameter_table() -> list[dict[str, Any]]:
         )
         for p in PARAMETERS
     ]
+
+
+def harm_scale(params: MarketScenario) -> float:
+    """The factor from the θ behind decisions to the θ that counts in welfare
+    (`privacy_valuation_basis`): 1 for 'revealed'; for 'wtp' and 'wta', the surveyed US
+    valuation in 2017 CNY (× `usd_cny` × `valuation_transfer`) over the median θ, so that the
+    median user's harm from full exposure to a broker (ρ = `misuse_broker`) is that valuation."""
+    if params.privacy_valuation_basis == "revealed":
+        return 1.0
+    surveyed = params.privacy_wtp if params.privacy_valuation_basis == "wtp" else params.privacy_wta
+    valuation = surveyed * params.usd_cny * params.valuation_transfer
+    median_harm = params.privacy_cost_median * params.misuse_broker
+    return valuation / median_harm if median_harm > 0 else 1.0

@@ -40,7 +40,7 @@ class Ledger:
         self.entries.clear()
 
     def transfer(self, payer: Firm | str, payee: Firm | str, amount: float, what: str) -> None:
-        """Move `amount` CU from payer to payee, booking it on any firm's accounts."""
+        """Move `amount` CNY from payer to payee, booking it on any firm's accounts."""
         if amount == 0:
             return
         if amount < 0 or not np.isfinite(amount):
@@ -68,6 +68,7 @@ _FIRM_FIELDS = {
     "compensation": ("liability_paid", None),
     "dividend": ("fees_paid", None),
     "device": (None, "revenue"),
+    "data payment": ("data_payments", None),
 }
 
 
@@ -92,13 +93,14 @@ def settle(model: DataMarket) -> None:
     n = users.n
     ledger = model.ledger
     misuse = holder_misuse(model)
-    compliance = regime.compliance_cost * n / 1000.0  # per data-sharing relationship
+    # Per data-sharing relationship: the firm-level cost spread over the users it stands for.
+    compliance = regime.compliance_cost * n / p.market_size
     full_quality = p.quality_base + p.quality_gain
 
     # Users (platforms, device service, harm, reading time) and every per-firm count, in one pass.
     base = np.full(len(model.platforms), p.platform_base_value - p.platform_use_cost)
     base[0] += p.dominant_platform_advantage
-    harm = privacy_harm(users.theta, model.exposure, misuse)
+    harm = privacy_harm(users.harm_theta, model.exposure, misuse)
     month.harm = harm
     tally = _user_pass(
         device=users.device,
@@ -122,17 +124,27 @@ def settle(model: DataMarket) -> None:
         personal_share=1 - p.generic_service_share,
         device_base_value=p.device_base_value,
         reading_time_cost=p.reading_time_cost,
-        device_price=p.device_price,
+        device_price=np.array([maker.price for maker in model.makers]),
         engagement_loss=p.degradation_engagement_loss,
         rivalry_loss=p.ad_rivalry_loss,
     )
     utility = tally.utility
     month.personalisation_gain = tally.personalisation_gain
 
-    # Devices: users pay their maker; makers produce.
+    # Makers pay users for their consent while it stands and their data flows to them.
+    flowing = _paid_consents(users.consented, holders.maker(0) + users.device, month.data_quality)
+    paid = np.where(flowing, users.payment, 0.0)
+    utility += paid
+    payments = np.bincount(users.device, weights=paid, minlength=len(model.makers))
+    month.data_payments = float(payments.sum())
+    month.paid_consents = int(np.count_nonzero(flowing))
+    for m, maker in enumerate(model.makers):
+        ledger.transfer(maker, USERS, float(payments[m]), "data payment")
+
+    # Devices: users pay their maker its price this month (phase 5); makers produce.
     device_users, personalised, held_by = tally.device_users, tally.personalised, tally.held_by
     for m, maker in enumerate(model.makers):
-        ledger.transfer(USERS, maker, p.device_price * device_users[m], "device")
+        ledger.transfer(USERS, maker, maker.price * device_users[m], "device")
         maker.revenue += p.service_revenue_rate * maker.quality * personalised[m]
         held = held_by[holders.maker(m)]
         maker.costs += p.device_unit_cost * device_users[m] + p.security_maker * held
@@ -152,12 +164,17 @@ def settle(model: DataMarket) -> None:
                 continue
             shared = int(tally.shared_by[index, m])
             platform.costs += p.licence_liability * shared
+            month.licence_cost += p.licence_liability * shared
             ledger.transfer(maker, platform, model.fee[index, m] * shared, "access fee")
     relationships = (model.licensed | model.taking).sum(axis=0)
     if model.trust is not None:
         relationships = relationships + model.trust.licensed
     for m, maker in enumerate(model.makers):
         maker.costs += compliance * relationships[m]
+    # What the first best would not lose (the planner's conflict and transaction losses).
+    month.compliance_paid = float(compliance * relationships.sum())
+    month.reading_cost = float(p.reading_time_cost * month.reads.sum())
+    month.degradation_loss = _degradation_loss(model, tally.engaged)
 
     # Recipient liability: every recipient of platform data (makers, brokers) compensates the
     # harm its holdings cause, breaches included.
@@ -166,7 +183,7 @@ def settle(model: DataMarket) -> None:
         recipients += [(holders.broker(k), broker) for k, broker in enumerate(model.brokers)]
         columns = np.array([col for col, _ in recipients], dtype=np.int64)
         owed = _compensation(
-            users.theta,
+            users.harm_theta,
             model.exposure,
             columns,
             misuse[columns],
@@ -177,10 +194,14 @@ def settle(model: DataMarket) -> None:
         for row, (_, firm) in enumerate(recipients):
             ledger.transfer(firm, USERS, float(owed[row].sum()), "compensation")
 
-    # Brokers resell the use of what they hold.
+    # Brokers resell what they know of each user (her exposure to them: her record, or what
+    # leaks of her through contacts' records), shared among the brokers holding her record.
+    if model.brokers:
+        sharing = np.maximum(users.holds[:, holders.brokers].sum(axis=1), 1)
     for k, broker in enumerate(model.brokers):
         held = held_by[holders.broker(k)]
-        broker.revenue += p.broker_resale_value * held
+        known = float((model.exposure[:, holders.broker(k)] / sharing).sum())
+        broker.revenue += p.broker_resale_value * known
         broker.costs += p.security_broker * held
         broker.market_share = held / n
 
@@ -192,7 +213,9 @@ def settle(model: DataMarket) -> None:
             if trust.licensed[m]:
                 count = int(tally.trust_by_device[m])
                 ledger.transfer(maker, trust, trust.fee_per_member[m] * count, "trust fee")
-        trust.costs += p.trust_running_cost * trust.members + p.security_trust * trust.members
+        running = p.trust_running_cost * trust.members + p.security_trust * trust.members
+        trust.costs += running
+        month.trust_cost = running
         pot = max(trust.fees_received - trust.costs, 0.0)
         trust.dividend = pot / trust.members if trust.members else 0.0
         _add_where(utility, users.trust_member, trust.dividend)
@@ -308,8 +331,9 @@ def _settle_users(
       summed as numpy sums a row (`_pairwise_row`, from 0.0; at most `PAIRWISE_BLOCK`
       platforms);
     * utility = ``platform_value + device_base_value + service - harm - breach_harm
-      - reading_time_cost * reads - device_price``, with ``service = value * dev_quality *
-      (generic_share + c * data_quality)``, ``dev_quality = maker_quality[device]``,
+      - reading_time_cost * reads - device_price[device]``, with ``service = value *
+      dev_quality * (generic_share + c * data_quality)``, ``dev_quality =
+      maker_quality[device]``, ``device_price`` (M,) each maker's price,
       left to right as Python evaluates it;
     * personalisation_gain = ``c * value * dev_quality * data_quality``;
     * device_users, personalised = ``np.bincount(device)`` and ``np.bincount(device,
@@ -366,7 +390,7 @@ def _settle_users(
         float(personal_share),
         float(device_base_value),
         float(reading_time_cost),
-        float(device_price),
+        np.asarray(device_price, dtype=float),
         float(engagement_loss),
         float(rivalry_loss),
         utility,
@@ -444,7 +468,9 @@ def _settle_rows(
         # Unsigned rows (they are ≥ 0) spare numba's negative-index wraparound code.
         for i in range(np.uint64(bounds[b]), np.uint64(bounds[b + 1])):
             m = device[i]
-            rival = 1.0 if data_quality[i] > 0 else 0.0
+            # The platform loses advertising on a member whose data her maker holds (or uses
+            # through the trust, which holds it for the maker).
+            rival = 1.0 if (data_quality[i] > 0 or holds[i, n_platforms + m]) else 0.0
             rivalry = 1.0 - rivalry_loss * rival
             row_sum = 0.0
             for p in range(n_platforms):
@@ -472,7 +498,7 @@ def _settle_rows(
             total = total - harm[i]
             total = total - breach_harm[i]
             total = total - reading_time_cost * reads[i]
-            utility[i] = total - device_price
+            utility[i] = total - device_price[m]
             gain[i] = personal_share * value[i] * dev_quality * data_quality[i]
             block_devices[m] += 1
             for h in range(n_holders):
@@ -523,3 +549,30 @@ def _add_where(values, flags, amount):
     """``values += np.where(flags, amount, 0.0)`` in place (adding 0.0 too, as numpy does)."""
     for i in range(values.size):
         values[i] += amount if flags[i] else 0.0
+
+
+def _paid_consents(consented: np.ndarray, device_col: np.ndarray, data_quality: np.ndarray):
+    """Users with a standing consent to their device's maker whose data flows to it."""
+    return consented[np.arange(consented.shape[0]), device_col] & (data_quality > 0)
+
+
+def _degradation_loss(model: DataMarket, engaged: np.ndarray) -> float:
+    """This month's loss to degraded apps, CNY: users' φ per degraded platform, and the
+    advertising platforms lose on users of their degraded app (engagement)."""
+    p, users = model.p, model.users
+    if not model.blocked.any():
+        return 0.0
+    degraded = users.member & model.blocked[:, users.device].T  # (N, P)
+    users_loss = p.degradation_cost * int(np.count_nonzero(degraded))
+    full_quality = p.quality_base + p.quality_gain
+    platforms_loss = 0.0
+    for index, platform in enumerate(model.platforms):
+        rate = p.ad_revenue_per_user * platform.quality / full_quality
+        kept = engaged[index][degraded[:, index]]  # on · (1 − loss) · (1 − rivalry · rival)
+        # Without the degradation the same users would have engaged kept / (1 − loss).
+        if p.degradation_engagement_loss < 1:
+            lost = kept.sum() * p.degradation_engagement_loss / (1 - p.degradation_engagement_loss)
+        else:  # nothing kept: what is lost is the rivalry-adjusted full engagement
+            lost = float(np.count_nonzero(degraded[:, index]))
+        platforms_loss += rate * float(lost)
+    return float(users_loss + platforms_loss)

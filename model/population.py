@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from scipy.special import ndtr
 
 from model.graph import contact_share, degrees, social_graph
-from model.parameters import MarketScenario
+from model.parameters import MarketScenario, harm_scale
 
 
 @dataclass
@@ -62,8 +62,10 @@ class Users:
     """All users as columns. Shapes: (N,) per user, (N, P) per platform, (N, H) per holder.
 
     Attributes:
-        theta: privacy cost θ, CU per unit exposure per month.
-        value: value of personalisation v, CU per month per unit quality.
+        theta: privacy cost θ behind her decisions, CNY per unit exposure per month.
+        harm_theta: the θ her harm counts with in welfare (`privacy_valuation_basis`): θ, or θ
+            rescaled to a surveyed willingness to pay or to accept (`model.parameters.harm_scale`).
+        value: value of personalisation v, CNY per month per unit quality.
         attention: chance of reading a request's terms.
         present_bias: β in (0, 1], weight on future harm when deciding.
         device: index of the maker of the user's device.
@@ -74,11 +76,18 @@ class Users:
         refused_at: month of i's last refusal of h (large negative if never).
         recent_requests: fatigue stock, requests weighted by recency.
         trust_member: i has delegated her rights to the data trust.
-        ported_to: maker that holds i's ported data (−1 if none); port_freshness its value share.
+        payment: what her device's maker pays her per month for her consent (0 if nothing; paid
+            while the consent stands and her data flows, `model.payoffs.settle`).
+        ported_to: maker that holds i's ported data (−1 if none).
+        refreshed: month h last received fresh data of i, modulo 2^16 (0: set-up); the
+            record's age in month t is t − refreshed modulo 2^16 (read only where `holds`).
+        record_value: (N, M) the value share of maker m's record of i when last refreshed (1
+            licensed or ported, τ taken, less through a block); it decays with `age`.
         graph: symmetric CSR adjacency; degree: contacts per user.
     """
 
     theta: np.ndarray
+    harm_theta: np.ndarray
     value: np.ndarray
     attention: np.ndarray
     present_bias: np.ndarray
@@ -90,8 +99,10 @@ class Users:
     refused_at: np.ndarray
     recent_requests: np.ndarray
     trust_member: np.ndarray
+    payment: np.ndarray
     ported_to: np.ndarray
-    port_freshness: np.ndarray
+    refreshed: np.ndarray
+    record_value: np.ndarray
     graph: sp.csr_array
     degree: np.ndarray
 
@@ -158,8 +169,10 @@ def create_users(p: MarketScenario, rng: np.random.Generator, holders: Holders) 
     holds = np.zeros((n, holders.count), dtype=bool)
     holds[:, holders.platforms] = member  # a platform holds its members' chats
     consented = holds.copy()
+    scale = harm_scale(p)
     return Users(
         theta=theta,
+        harm_theta=theta if scale == 1.0 else theta * scale,
         value=value,
         attention=attention,
         present_bias=present_bias,
@@ -171,8 +184,12 @@ def create_users(p: MarketScenario, rng: np.random.Generator, holders: Holders) 
         refused_at=np.full(holds.shape, -10_000, dtype=np.int32),
         recent_requests=np.zeros(n),
         trust_member=np.zeros(n, dtype=bool),
+        payment=np.zeros(n),
         ported_to=np.full(n, -1, dtype=np.int32),
-        port_freshness=np.zeros(n),
+        # The platforms' starting holdings are their members' data, fresh at set-up (month 0).
+        # 16 bits, 2 bytes a record: ages are exact below 65,536 months (`model.retention`).
+        refreshed=np.zeros(holds.shape, dtype=np.uint16),
+        record_value=np.zeros((n, holders.n_makers), dtype=np.float32),
         graph=graph,
         degree=degrees(graph),
     )
@@ -209,13 +226,16 @@ def replace_devices(
     rows = np.flatnonzero(due)  # the buyers, in user order (as a mask would pick them)
     if rows.size:
         utility = device_utility(rows) if callable(device_utility) else device_utility[rows]
-        users.device[rows] = logit_choice(rng, utility, sensitivity)
+        chosen = logit_choice(rng, utility, sensitivity)
+        # A payment for consent is the old maker's: it ends with the switch.
+        users.payment[rows[chosen != users.device[rows]]] = 0.0
+        users.device[rows] = chosen
     return due
 
 
 @dataclass(frozen=True)
 class PlatformTerms:
-    """The parts of each user's money-metric utility of each platform, CU per month:
+    """The parts of each user's money-metric utility of each platform, CNY per month:
 
         u[i, p] = base[p] + value[i] · quality[p] + network_value · contact_share[i, p]
                   − degradation_cost · blocked[p, device[i]] − misuse · θ[i]

@@ -44,7 +44,7 @@ class Regime:
             complains to the regulator.
         portability: user-initiated transfer of platform data to the device maker: ``none``,
             ``on_request`` (a snapshot that ages) or ``realtime`` (a live flow).
-        access_fee_cap: the highest licence fee, CU per shared user per month (inf = no cap).
+        access_fee_cap: the highest licence fee, CNY per shared user per month (inf = no cap).
         broker_trade_legal: whether selling personal data to brokers is legal or tolerated
             (False = illegal and audited).
         fine_rate: a fine as a share of the offender's annual turnover (PIPL Art. 66: up to 5%).
@@ -56,8 +56,23 @@ class Regime:
         data_trust: whether an industry data trust exists, through which members' data moves.
         recipient_liability: whether the recipient of data pays users for the harm it causes.
         compliance_cost: fixed cost to the maker of each data-sharing relationship (a licence, a
-            taking, a licence from the trust), CU per month per 1,000 users of the whole market.
-            Being fixed, it weighs more on small makers (Johnson, Shriver & Goldberg 2023).
+            taking, a licence from the trust), CNY per month for the whole firm; spread over the
+            real users the market stands for (`market_size`) it is a cost per user. Being
+            fixed, it weighs more on small makers (Johnson, Shriver & Goldberg 2023).
+        record_penalty: the penalty per record a firm traded unlawfully, CNY, on top of the fine
+            and the confiscation of its gains, where an audit finds the trade (PIPL Art. 66
+            confiscates unlawful gains; the amount per record is an assumption). It makes the
+            fine bite at the margin: a share of turnover costs nothing per extra record.
+        planner_flows: a benchmark, not a law: makers and brokers hold exactly the planner's
+            first best of the month before (`model.planner`), delivering the full service. Run
+            from the common start, it is the path benchmark regimes are ranked against.
+        retention_months: the longest a lawful holder keeps a record no flow has refreshed,
+            months (a whole number >= 1; inf = unlimited). A record fed by a live flow is
+            refreshed every month, so the limit bites on data no longer fed (PIPL Art. 19,
+            GDPR Art. 5(1)(e): "no longer than necessary", which names no period).
+        erasure_right: whether users may have their data erased (GDPR Art. 17, PIPL Art. 47):
+            a maker or platform she leaves deletes her data, and a request reaches the lawful
+            third parties she never consented to.
     """
 
     name: str = "custom"
@@ -77,6 +92,10 @@ class Regime:
     data_trust: bool = False
     recipient_liability: bool = False
     compliance_cost: float = 0.0
+    record_penalty: float = 0.0
+    planner_flows: bool = False
+    retention_months: float = math.inf
+    erasure_right: bool = False
     levers_overridden: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +140,8 @@ _BOOLEANS = (
     "broker_trade_legal",
     "data_trust",
     "recipient_liability",
+    "planner_flows",
+    "erasure_right",
 )
 
 
@@ -143,15 +164,41 @@ def _check_levers(regime: Regime) -> None:
     if isinstance(cap, bool) or not isinstance(cap, int | float) or math.isnan(cap) or cap < 0:
         raise ValueError(
             f"{where}: lever access_fee_cap={cap!r} must be a number >= 0 "
-            "(CU per shared user per month; inf for no cap)"
+            "(CNY per shared user per month; inf for no cap)"
         )
     delay = regime.complaint_delay
     if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
         raise ValueError(f"{where}: lever complaint_delay={delay!r} must be a whole number >= 0")
-    cost = regime.compliance_cost
-    if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < math.inf:
-        raise ValueError(f"{where}: lever compliance_cost={cost!r} must be a finite number >= 0")
+    for lever in ("compliance_cost", "record_penalty"):
+        cost = getattr(regime, lever)
+        if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < math.inf:
+            raise ValueError(f"{where}: lever {lever}={cost!r} must be a finite number >= 0")
+    months = regime.retention_months
+    if (
+        isinstance(months, bool)
+        or not isinstance(months, int | float)
+        or not (months == math.inf or (months >= 1 and float(months).is_integer()))
+    ):
+        raise ValueError(
+            f"{where}: lever retention_months={months!r} must be a whole number of months >= 1 "
+            "(inf for unlimited)"
+        )
 
+
+#: The storage limit of the PIPL/GDPR-style presets. PIPL Art. 19 and GDPR Art. 5(1)(e) say
+#: "no longer than necessary" and name no period: twelve months is an assumption (a year after
+#: the data stopped being fed, when, at the default decay, 28% of its value is left).
+RETENTION_MONTHS = 12.0
+
+#: The compliance cost of a data-sharing relationship under the PIPL/GDPR-style presets, CNY per
+#: month for the whole firm: EY's estimate that the Fortune Global 500 spend $7.8 bn on GDPR
+#: compliance [P], $15.6 m each, × 6.534 CNY/$, amortised over 60 months.
+COMPLIANCE_COST = 1.7e6
+
+#: The penalty per record traded unlawfully under the presets that make broker trade illegal, CNY:
+#: an assumption (no statute names an amount per record). At it, with a 10% monthly audit, a
+#: broker's bid for a record (a year of resale) stays below what the sale costs the seller.
+RECORD_PENALTY = 20.0
 
 REGIMES: dict[str, Regime] = {
     "platform_control": Regime(
@@ -187,7 +234,10 @@ REGIMES: dict[str, Regime] = {
         fine_rate=0.05,
         audit_probability=0.1,
         dispute_resolution="adjudicate",
-        compliance_cost=20.0,
+        compliance_cost=COMPLIANCE_COST,
+        record_penalty=RECORD_PENALTY,
+        retention_months=RETENTION_MONTHS,
+        erasure_right=True,
     ),
     "portability": Regime(
         name="portability",
@@ -200,7 +250,10 @@ REGIMES: dict[str, Regime] = {
         fine_rate=0.05,
         audit_probability=0.1,
         dispute_resolution="adjudicate",
-        compliance_cost=20.0,
+        compliance_cost=COMPLIANCE_COST,
+        record_penalty=RECORD_PENALTY,
+        retention_months=RETENTION_MONTHS,
+        erasure_right=True,
     ),
     "data_trust": Regime(
         name="data_trust",
@@ -213,7 +266,10 @@ REGIMES: dict[str, Regime] = {
         audit_probability=0.1,
         dispute_resolution="adjudicate",
         data_trust=True,
-        compliance_cost=20.0,
+        compliance_cost=COMPLIANCE_COST,
+        record_penalty=RECORD_PENALTY,
+        retention_months=RETENTION_MONTHS,
+        erasure_right=True,
     ),
     "ban": Regime(
         name="ban",
@@ -226,6 +282,9 @@ REGIMES: dict[str, Regime] = {
         fine_rate=0.05,
         audit_probability=0.1,
         dispute_resolution="adjudicate",
+        record_penalty=RECORD_PENALTY,
+        retention_months=RETENTION_MONTHS,
+        erasure_right=True,
     ),
     "recipient_liability": Regime(
         name="recipient_liability",
@@ -241,13 +300,20 @@ REGIMES: dict[str, Regime] = {
     ),
 }
 
+# The storage limit and erasure right of the PIPL/GDPR-style presets; the period is assumed.
+_STORAGE_LIMIT = (
+    f"retention, erasure: PIPL Arts. 19, 47; GDPR Arts. 5(1)(e), 17 ({RETENTION_MONTHS:g} months "
+    "assumed)"
+)
+
 REGIME_ANCHORS: dict[str, str] = {
     "platform_control": "firms own the data ('private estate'); Jones & Tonetti's firm ownership",
     "click_through": "Huawei's 2017 position; MIIT's 2017 response (mediation)",
-    "informed_consent": "PIPL Arts. 13, 14, 16, 23, 66; GDPR Arts. 6, 7",
-    "portability": "GDPR Art. 20, PIPL Art. 45, DMA Arts. 6(9), 6(10), 11",
-    "data_trust": "Delacroix & Lawrence 2019; Galperti et al. data unions; Acemoglu et al.",
-    "ban": "Acemoglu et al. 'shut down'; Jones & Tonetti 'outlaw sharing'",
+    "informed_consent": "PIPL Arts. 13, 14, 16, 23, 66; GDPR Arts. 6, 7; " + _STORAGE_LIMIT,
+    "portability": "GDPR Art. 20, PIPL Art. 45, DMA Arts. 6(9), 6(10), 11; " + _STORAGE_LIMIT,
+    "data_trust": "Delacroix & Lawrence 2019; Galperti et al. data unions; Acemoglu et al.; "
+    + _STORAGE_LIMIT,
+    "ban": "Acemoglu et al. 'shut down'; Jones & Tonetti 'outlaw sharing'; " + _STORAGE_LIMIT,
     "recipient_liability": "Zhang & Zhu 2025: the downstream recipient is liable",
 }
 

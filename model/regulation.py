@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from model.market import DataMarket
 
 
-def fine(model: DataMarket, firm: Firm) -> None:
-    """Fine a firm `fine_rate` of its annual turnover (12 × last month's)."""
-    amount = model.regime.fine_rate * 12.0 * firm.last_turnover
+def fine(model: DataMarket, firm: Firm, extra: float = 0.0) -> None:
+    """Fine a firm `fine_rate` of its annual turnover (12 × last month's), plus `extra` (what an
+    audit confiscates and the per-record penalties, CNY)."""
+    amount = model.regime.fine_rate * 12.0 * firm.last_turnover + extra
     model.ledger.transfer(firm, PUBLIC, amount, "fine")
     model.month.fines += amount
     model.regulator.profit = model.month.fines
@@ -36,7 +37,7 @@ def regulate(model: DataMarket) -> None:
             continue
         model.regulator.audits += 1
         if firm.unique_id in model.last_illegal_traders:
-            fine(model, firm)
+            fine(model, firm, _confiscation(model, firm))
     for p, m in zip(*(model.dispute_filed >= 0).nonzero(), strict=True):
         if model.steps - model.dispute_filed[p, m] < regime.complaint_delay:
             continue
@@ -52,3 +53,14 @@ def regulate(model: DataMarket) -> None:
         elif model.rng.random() < model.p.settlement_probability:
             model.mediated[p, m] = True
             model.month.settlements += 1
+
+
+def _confiscation(model: DataMarket, firm: Firm) -> float:
+    """What an audit adds to the fine of a firm that traded data unlawfully last month: its
+    gains from the trade, confiscated, and the regime's penalty per record (PIPL Art. 66)."""
+    last = model.last_illegal_month
+    if last is None:
+        return 0.0
+    records = last.illegal_records.get(firm.unique_id, 0)
+    gains = last.illegal_gains.get(firm.unique_id, 0.0)
+    return gains + model.regime.record_penalty * records

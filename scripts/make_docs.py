@@ -40,12 +40,9 @@ def format_value(value: Any) -> str:
 
 
 def source_cell(source: str) -> str:
-    """A parameter's source, honest about what it is: a tagged figure, or an assumption."""
-    if any(tag in source for tag in TAGS):
-        return source
-    if source == "assumption":
-        return "assumption"
-    return f"assumption, after {source}"
+    """A parameter's source as the model states it: it opens with what the value is —
+    "calibrated", "set from a figure" or "assumption" (tests/test_parameters.py checks it)."""
+    return source
 
 
 def _cell(text: Any) -> str:
@@ -98,11 +95,17 @@ def regimes_table() -> str:
         value = value.item() if hasattr(value, "item") else value  # numpy scalars from pandas
         if isinstance(value, bool):
             return "yes" if value else "no"
-        if isinstance(value, float) and math.isinf(value):
-            return "no cap"
         return format_value(value)
 
-    rows = [[f"`{lever}`", *(lever_value(frame.at[r, lever]) for r in presets)] for lever in levers]
+    def shown(lever: str, value: Any) -> str:
+        value = value.item() if hasattr(value, "item") else value
+        if isinstance(value, float) and math.isinf(value):  # access_fee_cap, retention_months
+            return "unlimited" if lever == "retention_months" else "no cap"
+        return lever_value(value)
+
+    rows = [
+        [f"`{lever}`", *(shown(lever, frame.at[r, lever]) for r in presets)] for lever in levers
+    ]
     levers_part = _table(["lever", *(f"`{r}`" for r in presets)], rows)
     anchors = _table(["preset", "anchor"], [[f"`{r}`", frame.at[r, "anchor"]] for r in presets])
     return f"{levers_part}\n\n{anchors}"
@@ -127,8 +130,12 @@ def regime_summary_table() -> str:
         )
         if regime.compliance_cost:
             other.append(
-                f"compliance {regime.compliance_cost:g} CU/month per 1,000 users per relationship"
+                f"compliance {regime.compliance_cost:g} CNY/month per firm and relationship"
             )
+        if not math.isinf(regime.retention_months):
+            other.append(f"data kept {regime.retention_months:g} months unless refreshed")
+        if regime.erasure_right:
+            other.append("erasure on leaving and on request")
         rows.append(
             [
                 f"`{name}`",

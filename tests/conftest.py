@@ -77,11 +77,39 @@ def assert_metric_invariants(model: DataMarket) -> None:
     month = model.steps
 
     assert set(SPEC_METRICS) <= set(metrics), f"month {month}: a metric of §7 is missing"
+    # consent_rate is missing (NaN) exactly in a month without consent requests.
+    asked = model.month.requests > 0
+    assert math.isnan(metrics["consent_rate"]) != asked, (
+        f"month {month}: consent_rate={metrics['consent_rate']} with "
+        f"{model.month.requests} requests"
+    )
+    # mean_data_price likewise, in a month without a consenting user whose data flowed.
+    paid = model.month.paid_consents > 0
+    assert math.isnan(metrics["mean_data_price"]) != paid, (
+        f"month {month}: mean_data_price={metrics['mean_data_price']} with "
+        f"{model.month.paid_consents} paid consents"
+    )
     for name, value in metrics.items():
+        if (name == "consent_rate" and not asked) or (name == "mean_data_price" and not paid):
+            continue
         assert math.isfinite(value), f"month {month}: {name}={value} is not finite"
+    # mean_data_price likewise, in a month without a consenting user whose data flowed.
+    paid = model.month.paid_consents > 0
+    assert math.isnan(metrics["mean_data_price"]) != paid, (
+        f"month {month}: mean_data_price={metrics['mean_data_price']} with "
+        f"{model.month.paid_consents} paid consents"
+    )
     for name, value in metrics.items():
-        if name.endswith(("_share", "_rate")) or name == "mean_exposure":
+        if (name == "consent_rate" and not asked) or (name == "mean_data_price" and not paid):
+            continue
+        if name.endswith(("_share", "_rate")) or name in (
+            "mean_exposure",
+            "mean_unconsented_exposure",
+        ):
             assert 0.0 <= value <= 1.0, f"month {month}: {name}={value} outside [0, 1]"
+    # Exposure and harm from the third parties a user has no consent with are parts of the whole.
+    assert metrics["mean_unconsented_exposure"] <= metrics["mean_exposure"] + TOL
+    assert 0.0 <= metrics["unconsented_harm"] <= metrics["privacy_harm"] * (1 + TOL) + TOL
     for name, n in (("device_hhi", n_makers), ("platform_hhi", n_platforms)):
         value = metrics[name]
         assert 1.0 / n - TOL <= value <= 1.0 + TOL, (

@@ -12,12 +12,14 @@ import pytest
 
 from experiments.viz import (
     AS_REGIME,
+    NO_VALUE,
     LabScenario,
     MarketLab,
     all_figures,
     compare_regimes,
     comparison_figure,
     comparison_rows,
+    first_best_figure,
     lab_regime,
     maker_shares,
     network_figure,
@@ -81,9 +83,33 @@ def test_welfare_figure_ends_at_the_models_values(lab):
         assert trace.y[-1] == pytest.approx(frame[name].iloc[-1])
 
 
+def test_first_best_figure_shows_the_gap_its_parts_and_the_prices(lab):
+    frame = lab.market.datacollector.get_model_vars_dataframe()
+    traces = {
+        trace.name.replace(" (right axis)", "").replace(" ", "_"): trace
+        for trace in first_best_figure(lab.market).data
+    }
+    assert set(traces) == {
+        "welfare_gap",
+        "oversharing_loss",
+        "undersharing_loss",
+        "mean_device_price",
+        "mean_data_price",
+    }
+    for name, trace in traces.items():
+        assert list(trace.x) == list(range(1, MONTHS + 1))
+        want = frame[name].to_numpy()
+        got = np.array([math.nan if y is None else y for y in trace.y], dtype=float)
+        # A month nobody is paid is a gap in the line, not a zero.
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)])
+    assert traces["mean_device_price"].yaxis == "y2"
+    assert np.all(np.array(traces["welfare_gap"].y) >= 0)
+
+
 def test_every_figure_has_data(lab):
     figures = all_figures(lab)
-    assert set(figures) == {"welfare", "privacy", "market", "shares", "network"}
+    assert set(figures) == {"welfare", "privacy", "market", "first_best", "shares", "network"}
     for fig in figures.values():
         assert fig.data
 
@@ -141,7 +167,12 @@ def test_comparison_equals_direct_runs(lab):
         direct = DataMarket("baseline", regime=regime, n_users=N, rng=7)
         direct.run_for(MONTHS)
         for name in HEADLINE:
-            assert table.loc[regime, name] == direct.metrics[name]
+            got, want = table.loc[regime, name], direct.metrics[name]
+            assert got == want or (math.isnan(got) and math.isnan(want)), (regime, name)
+    # Nobody is asked for consent under a ban: its consent rate is missing, and shown so.
+    assert math.isnan(table.loc["ban", "consent_rate"])
+    shown = comparison_rows(table).to_html(float_format="{:.3f}".format, na_rep=NO_VALUE)
+    assert shown.count(NO_VALUE) == 1 and NO_VALUE == "no consent requests"
 
 
 def test_comparison_covers_every_regime_and_this_run(lab):
@@ -156,10 +187,14 @@ def test_comparison_covers_every_regime_and_this_run(lab):
 def test_status_text(lab):
     metrics = lab.market.metrics
     assert status_text(lab.market) == (
-        f"Month {MONTHS} · total welfare {metrics['total_welfare']:.2f} CU per user per month"
+        f"Month {MONTHS} · total welfare {metrics['total_welfare']:.2f} CNY per user per month"
         f" · consent rate {metrics['consent_rate']:.2f}"
     )
     assert status_text(DataMarket(n_users=N, rng=1)).startswith("Month 0 ")
+    banned = DataMarket(n_users=N, rng=1, regime="ban")
+    banned.step()
+    assert math.isnan(banned.metrics["consent_rate"])
+    assert status_text(banned).endswith(" · consent rate — (no requests this month)")
 
 
 def test_app_page_controls():
@@ -218,7 +253,7 @@ def test_page_displays_inline_in_jupyter():
     assert "application/vnd.jupyter.widget-view+json" in mimetypes, display.outputs
     printed = "".join(o.get("text", "") for o in step.outputs if o["output_type"] == "stream")
     assert "['Month 1 · total welfare" in printed, printed
-    assert "5 charts" in printed, printed
+    assert "6 charts" in printed, printed  # the five time series and the network sample
     assert "welfare months: [1]" in printed, printed  # the chart redrawn in place, once
 
 
@@ -317,3 +352,18 @@ def test_live_figure_holds_each_months_figure():
 
 def _sample(lab):
     return lab.sample_nodes, lab.sample_edges, lab.sample_positions
+
+
+def test_missing_months_are_gaps_a_widget_update_can_carry():
+    """Under a ban nobody is asked or paid: those lines are gaps (None, JSON null), never NaN,
+    which is not JSON, so the browser would drop the whole chart update."""
+    lab = MarketLab(scenario="baseline", regime="ban", n_users=N, rng=7)
+    lab.step()
+    for name, fig in all_figures(lab).items():
+        if name == "network":  # NaN breaks its contact lines apart; they are drawn once
+            continue
+        for trace in fig.data:
+            values = [] if trace.y is None else list(trace.y)
+            assert not any(isinstance(v, float) and v != v for v in values), (name, trace.name)
+    rate = next(t for t in all_figures(lab)["privacy"].data if t.name == "consent rate")
+    assert list(rate.y) == [None]

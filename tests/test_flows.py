@@ -2,8 +2,10 @@
 
 Checks, against values worked out by hand:
 
-* exposure e[i,h] = d[i,h] + (1 − d[i,h]) · λ_h · s[i,h] on a hand-drawn five-user graph, both
-  from given contact shares and straight from the graph;
+* exposure e[i,h] = d[i,h] + (1 − d[i,h]) · R²(k[i,h]; λ_h), R²(k; λ) = kλ²/(1 + (k − 1)λ),
+  on a hand-drawn five-user graph, both from given contact counts and straight from the graph;
+  more contacts held expose more, each less than the one before (R²'s own closed forms are in
+  tests/test_exposure_v2.py);
 * overall third-party exposure 1 − Π_h (1 − e[i,h]) over the holders marked third-party;
 * monthly privacy harm H[i] = θ[i] · Σ_h ρ_h e[i,h];
 * breach hazard b_h = b0 · exp(−security_h / s0): b0 at zero spend, falling with spend;
@@ -30,7 +32,6 @@ from model.flows import (
 # Five users; edges 0-1, 0-2, 0-3, 1-2, 2-3; user 4 has no contacts.
 #   contacts: 0 → {1, 2, 3}, 1 → {0, 2}, 2 → {0, 1, 3}, 3 → {0, 2}, 4 → {}
 EDGES = [(0, 1), (0, 2), (0, 3), (1, 2), (2, 3)]
-DEGREE = np.array([3, 2, 3, 2, 0])
 
 
 def _hand_graph() -> sp.csr_array:
@@ -52,55 +53,76 @@ HOLDS = np.array(
 )
 LEAKAGE = np.array([0.3, 0.6])
 
-# Shares of contacts held, s[i, h], counted by hand from the contact lists above.
-#   A: 0 → {1} of 3; 1 → none of {0, 2}; 2 → {1} of 3; 3 → none of {0, 2}; 4 → none.
-#   B: 0 → {3} of 3; 1 → {0} of 2; 2 → {0, 3} of 3; 3 → {0} of 2; 4 → none.
-SHARES = np.array(
-    [
-        [1 / 3, 1 / 3],
-        [0.0, 1 / 2],
-        [1 / 3, 2 / 3],
-        [0.0, 1 / 2],
-        [0.0, 0.0],
-    ]
-)
+# Contacts held, k[i, h], counted by hand from the contact lists above.
+#   A: 0 → {1}; 1 → none of {0, 2}; 2 → {1}; 3 → none of {0, 2}; 4 → none.
+#   B: 0 → {3}; 1 → {0}; 2 → {0, 3}; 3 → {0}; 4 → none.
+COUNTS = np.array([[1, 1], [0, 1], [1, 2], [0, 1], [0, 0]])
 
-# e = d + (1 − d) λ s, user by user.
+
+def r2(k: int, lam: float) -> float:
+    """R²(k; λ) written out by hand."""
+    return k * lam**2 / (1 + (k - 1) * lam) if k else 0.0
+
+
+# e = d + (1 − d) R²(k; λ), user by user: R²(1; λ) = λ², R²(2; λ) = 2λ²/(1 + λ).
 EXPECTED_EXPOSURE = np.array(
     [
-        [0.3 * 1 / 3, 1.0],  # user 0: A through contact 1; B holds her own data
-        [1.0, 0.6 * 1 / 2],  # user 1: A holds her; B through contact 0
-        [0.3 * 1 / 3, 0.6 * 2 / 3],  # user 2: through contacts only
+        [0.3**2, 1.0],  # user 0: A through one contact (1); B holds her own data
+        [1.0, 0.6**2],  # user 1: A holds her; B through one contact (0)
+        [0.3**2, 2 * 0.6**2 / 1.6],  # user 2: through contacts only, two of them with B
         [0.0, 1.0],  # user 3: none of her contacts with A; B holds her
         [1.0, 0.0],  # user 4: no contacts, so only her own data counts
     ]
 )
 
 
-def test_exposure_from_contact_shares_matches_hand_values():
-    """e[i,h] from d, s and λ per holder equals the hand computation for every user."""
-    np.testing.assert_allclose(exposure(HOLDS, SHARES, LEAKAGE), EXPECTED_EXPOSURE, rtol=1e-12)
+def test_hand_exposures_are_r2_by_hand():
+    """The table above is R²(k; λ) at the hand counts, where the holder lacks the user."""
+    for i in range(5):
+        for h, lam in enumerate(LEAKAGE):
+            want = 1.0 if HOLDS[i, h] else r2(int(COUNTS[i, h]), lam)
+            assert EXPECTED_EXPOSURE[i, h] == pytest.approx(want, rel=1e-15)
+
+
+def test_exposure_from_contact_counts_matches_hand_values():
+    """e[i,h] from d, k and λ per holder equals the hand computation for every user."""
+    np.testing.assert_allclose(exposure(HOLDS, COUNTS, LEAKAGE), EXPECTED_EXPOSURE, rtol=1e-12)
 
 
 def test_exposure_from_graph_matches_hand_values():
-    """The same exposures, with s computed from the hand-drawn graph."""
-    got = exposure_from_graph(_hand_graph(), DEGREE, HOLDS, LEAKAGE)
-    np.testing.assert_allclose(got, EXPECTED_EXPOSURE, rtol=1e-6)
+    """The same exposures, with k counted from the hand-drawn graph."""
+    got = exposure_from_graph(_hand_graph(), HOLDS, LEAKAGE)
+    np.testing.assert_allclose(got, EXPECTED_EXPOSURE, rtol=1e-12)
 
 
 def test_exposure_without_leakage_is_own_holdings():
     """λ = 0: only a user's own data exposes her."""
-    got = exposure_from_graph(_hand_graph(), DEGREE, HOLDS, np.zeros(2))
+    got = exposure_from_graph(_hand_graph(), HOLDS, np.zeros(2))
     np.testing.assert_array_equal(got, HOLDS.astype(float))
 
 
-def test_full_leakage_and_all_contacts_held_gives_full_exposure():
-    """λ = 1 and every contact held: every user with contacts is fully exposed."""
+def test_full_leakage_and_one_contact_held_gives_full_exposure():
+    """λ = 1: one contact's data reveals a user entirely (R²(k; 1) = 1 for k ≥ 1)."""
     holds = np.zeros((5, 1), dtype=bool)
-    holds[[0, 2], 0] = True  # 0 and 2 together cover the contacts of 1 and 3
-    got = exposure_from_graph(_hand_graph(), DEGREE, holds, np.ones(1))[:, 0]
-    # 0 and 2 are held themselves; 1 and 3 have exactly {0, 2} as contacts; 4 has none.
+    holds[0, 0] = True  # 0's contacts are 1, 2 and 3
+    got = exposure_from_graph(_hand_graph(), holds, np.ones(1))[:, 0]
+    # 0 is held herself; 1, 2 and 3 each have 0 as a contact; 4 has none.
     np.testing.assert_allclose(got, [1.0, 1.0, 1.0, 1.0, 0.0])
+
+
+def test_more_contacts_held_expose_more_but_each_reveals_less():
+    """A holder with 1, 2, 3 of user 0's contacts: her exposure rises with each, by less each
+    time (submodular), and stays below λ."""
+    lam = 0.4
+    seen = []
+    for held in ([1], [1, 2], [1, 2, 3]):
+        holds = np.zeros((5, 1), dtype=bool)
+        holds[held, 0] = True
+        seen.append(exposure_from_graph(_hand_graph(), holds, np.array([lam]))[0, 0])
+    np.testing.assert_allclose(seen, [r2(1, lam), r2(2, lam), r2(3, lam)], rtol=1e-12)
+    gains = np.diff([0.0, *seen])
+    assert np.all(gains > 0) and np.all(np.diff(gains) < 0)
+    assert seen[-1] < lam
 
 
 def test_overall_exposure_is_one_minus_product_over_third_parties():
@@ -166,9 +188,9 @@ def test_exposure_stays_in_unit_interval(leakage):
     graph.setdiag(0)
     graph.eliminate_zeros()
     graph = sp.csr_array(graph)
-    degree = np.diff(graph.indptr)
     holds = rng.random((n, 4)) < 0.3
-    e = exposure_from_graph(graph, degree, holds, np.full(4, leakage))
+    e = exposure_from_graph(graph, holds, np.full(4, leakage))
     assert e.min() >= 0.0
     assert e.max() <= 1.0
+    assert e[~holds].max() <= leakage  # through contacts at most λ
     np.testing.assert_array_equal(e[holds], 1.0)

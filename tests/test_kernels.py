@@ -6,22 +6,22 @@ Checks:
 * `social_graph` (bucketed search, sort-and-mask de-duplication, CSR filled row by row) equals
   the straightforward construction (`np.searchsorted`, `np.unique`, scipy's COO → CSR);
 * `bucketed_searchsorted` equals `np.searchsorted(side="right")`, keys on the edges included;
-* `model.graph.contact_pass` (the reference, and the path beyond 63 flags) equals scipy's
-  product row by row: shares of flagged contacts, and sums of a weight over unflagged contacts,
-  for 1 to 70 flag columns and more than four sum columns;
+* `model.graph.contact_counts` (the reference, and the path beyond 63 flags) equals the dense
+  product: numbers of flagged contacts, for 1 to 70 flag columns;
 * `any_per_row`, `any_per_column` and `overall_exposure` (one thread and uneven blocks on
   three) equal their numpy expressions;
-* `contact_exposure` (one read of each contact, exposure in the pass, rows split over threads)
-  equals scipy's products followed by `model.flows.exposure`, for any split of the rows into
-  blocks (uneven and empty ones included), one or several passes, the >63-flag fallback, and a
-  hub past a byte-lane counter, and graphs with fewer contacts than the prefetch look-ahead
-  (none included); `prefetch` changes nothing; `pack_flag_pair` equals packing the
-  concatenation;
+* `contact_exposure` (one read of each contact, counts, platform shares and exposure — R²
+  from `model.flows.inference_table` — in the pass, rows split over threads) equals scipy's
+  products followed by `model.flows.exposure`, for any split of the rows into blocks (uneven
+  and empty ones included), one or several passes, the >63-flag fallback, and a hub past a
+  byte-lane counter, and graphs with fewer contacts than the prefetch look-ahead (none
+  included); `prefetch` changes nothing; `pack_flag_pair` equals packing the concatenation;
 * `block_bounds` covers each row once; `set_threads` validates and defaults to the CPUs; no
   helper thread outlives a call, and an error in a block reaches the caller;
 * the phase 3–4 kernels (`pair_users`, `column_counts`, `flow_quality` on one thread and over
-  uneven blocks, `grant_device_data`, the broker-sale and consent kernels) equal the numpy
-  expressions they replace in `model.flows` and `model.consent`.
+  uneven blocks, the consent kernels) equal the numpy expressions they replace in
+  `model.flows` and `model.consent` (the grant of device data, which also refreshes the
+  records' ages, is tested in `tests/test_retention.py`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ import pytest
 import scipy.sparse as sp
 
 from model import kernels
-from model.graph import contact_pass, contact_share, social_graph
+from model.flows import exposure, inference_table
+from model.graph import contact_counts, contact_exposure, contact_share, social_graph
 
 
 def reference_graph(
@@ -89,28 +90,20 @@ def test_bucketed_searchsorted_equals_numpy_on_edges_and_ties():
     )
 
 
-def _scipy_pass(graph, degree, flags, weight, columns):
-    shares = contact_share(graph, flags, degree)
-    sums = np.empty(columns.shape)
-    for i in range(columns.shape[0]):
-        for q in range(columns.shape[1]):
-            sums[i, q] = (graph @ (weight * ~flags[:, columns[i, q]]))[i]
-    return shares, sums
-
-
 @pytest.mark.parametrize("k", [1, 3, 12, 17, 40, 70])
-def test_contact_pass_equals_scipy_products(k):
+def test_contact_counts_equal_scipy_products(k):
+    """The reference counts (also the path beyond 63 flags) are scipy's product, row by row."""
     rng = np.random.default_rng(k)
     n = 300
     graph = social_graph(n, 12.0, 2.2, rng)
     degree = np.diff(graph.indptr)
     flags = rng.random((n, k)) < 0.4
-    weight = rng.lognormal(size=n) / np.maximum(degree, 1)
-    columns = rng.integers(0, k, size=(n, 6))
-    shares, sums = contact_pass(graph, degree, flags, weight, columns)
-    want_shares, want_sums = _scipy_pass(graph, degree, flags, weight, columns)
-    np.testing.assert_array_equal(shares, want_shares)
-    np.testing.assert_array_equal(sums, want_sums)
+    counts = contact_counts(graph, flags)
+    dense = graph.toarray().astype(np.int64)
+    np.testing.assert_array_equal(counts, dense @ flags.astype(np.int64))
+    np.testing.assert_array_equal(
+        contact_share(graph, flags, degree), counts / np.maximum(degree, 1)[:, None]
+    )
 
 
 @pytest.mark.parametrize("n_threads", [1, 3])
@@ -146,14 +139,14 @@ def test_any_per_column_equals_numpy():
     np.testing.assert_array_equal(kernels.any_per_column(empty), np.zeros(4, dtype=bool))
 
 
-def _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage):
+def _r2_table(leakage, degree):
+    return inference_table(leakage, int(degree.max(initial=0)))
+
+
+def _plain_contact_exposure(graph, degree, holds, member, leakage):
     """What `contact_exposure` replaces: scipy products over [holds, member], then `exposure`."""
-    flags = np.concatenate([holds, member], axis=1)
-    columns = np.column_stack([own, np.tile(shared, (own.size, 1))]).astype(np.int64)
-    shares, sums = _scipy_pass(graph, degree, flags, weight, columns)
-    n_held = holds.shape[1]
-    held = shares[:, :n_held]
-    return held, shares[:, n_held:], np.where(holds, 1.0, leakage[None, :] * held), sums
+    held = contact_counts(graph, holds)
+    return held, contact_share(graph, member, degree), exposure(holds, held, leakage)
 
 
 def _assert_same(got, want):
@@ -163,17 +156,17 @@ def _assert_same(got, want):
 
 
 @pytest.mark.parametrize(
-    ("n_held", "n_member", "n_shared"),
-    [(1, 0, 0), (10, 2, 2), (10, 2, 3), (13, 3, 5), (30, 4, 8), (60, 10, 2)],
+    ("n_held", "n_member"),
+    [(1, 0), (10, 2), (13, 3), (30, 4), (60, 10)],
 )
 @pytest.mark.parametrize("n_threads", [1, 3])
 def test_contact_exposure_equals_products_then_exposure(
-    n_held, n_member, n_shared, n_threads, restore_threads
+    n_held, n_member, n_threads, restore_threads
 ):
-    """Packed (≤ 16 flags and 4 sums in one read, and more passes past them) and fallback (more
-    than 63 flags) paths, on one thread and on three threads over uneven blocks."""
-    from model.graph import contact_exposure
-
+    """Packed (≤ 16 flags in one read, and more passes past them) and fallback (more than 63
+    flags) paths, on one thread and on three threads over uneven blocks: counts, platform
+    shares and exposure (R² looked up in the table) equal scipy's products then
+    `model.flows.exposure`, bit for bit."""
     kernels.set_threads(n_threads)
     kernels_min = kernels.MIN_BLOCK_WORK
     kernels.MIN_BLOCK_WORK = 1  # several blocks even for a small graph
@@ -184,13 +177,10 @@ def test_contact_exposure_equals_products_then_exposure(
         degree = np.diff(graph.indptr)
         holds = rng.random((n, n_held)) < 0.4
         member = rng.random((n, n_member)) < 0.5
-        weight = rng.lognormal(size=n) / np.maximum(degree, 1)
-        own = rng.integers(0, n_held, size=n)
-        shared = rng.integers(0, n_held, size=n_shared)
         leakage = rng.random(n_held)
-        got = contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
-        want = _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
-        _assert_same(got, want)
+        got = contact_exposure(graph, degree, holds, member, _r2_table(leakage, degree))
+        assert got[0].dtype == np.int32
+        _assert_same(got, _plain_contact_exposure(graph, degree, holds, member, leakage))
     finally:
         kernels.MIN_BLOCK_WORK = kernels_min
 
@@ -203,28 +193,20 @@ def test_contact_exposure_pass_is_the_same_for_any_split(bounds, restore_threads
     graph = social_graph(n, 30.0, 2.1, rng)
     degree = np.diff(graph.indptr)
     holds, member = rng.random((n, 10)) < 0.3, rng.random((n, 2)) < 0.6
-    weight = rng.random(n) / np.maximum(degree, 1)
-    own, shared, leakage = rng.integers(2, 7, size=n), np.array([7, 8, 9]), rng.random(10)
+    leakage = rng.random(10)
     got = kernels.contact_exposure_pass(
         graph.indptr,
         graph.indices,
         kernels.pack_flag_pair(holds, member),
         12,
-        weight,
-        own,
-        shared,
-        leakage,
+        _r2_table(leakage, degree),
         np.array(bounds),
     )
-    _assert_same(
-        got, _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
-    )
+    _assert_same(got, _plain_contact_exposure(graph, degree, holds, member, leakage))
 
 
 def test_contact_exposure_counts_past_a_byte_lane():
     """A hub with 1,000 contacts: the byte-lane counters are emptied every 255 contacts."""
-    from model.graph import contact_exposure
-
     n = 1_001
     leaves = np.arange(1, n)
     rows = np.concatenate([np.zeros(n - 1, dtype=np.int64), leaves])
@@ -234,24 +216,44 @@ def test_contact_exposure_counts_past_a_byte_lane():
     degree = np.diff(graph.indptr)
     holds = np.ones((n, 3), dtype=bool)
     holds[::7, 1] = False
+    holds[0] = False
     member = np.ones((n, 1), dtype=bool)
-    weight = np.full(n, 0.5)
     leakage = np.array([0.1, 0.2, 0.3])
-    own, shared = np.ones(n, dtype=np.int64), np.array([0, 2])
-    got = contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
-    _assert_same(
-        got, _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
-    )
-    assert got[0][0, 0] == 1.0 and got[1][0, 0] == 1.0
+    got = contact_exposure(graph, degree, holds, member, _r2_table(leakage, degree))
+    _assert_same(got, _plain_contact_exposure(graph, degree, holds, member, leakage))
+    # Holder 1 lacks users 0, 7, …, 994: 142 of the hub's contacts (7 … 994).
+    assert got[0][0, 0] == 1_000 and got[0][0, 1] == 1_000 - 142 and got[1][0, 0] == 1.0
 
 
 @pytest.mark.parametrize("n_edges", [0, 1, 3, 40])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_contact_exposure_pass_near_the_end_of_the_contacts(n_edges, n_threads, restore_threads):
-    """Fewer contacts than the prefetch look-ahead (none at all included), a hub whose sums of
-    unequal weights depend on their order, and empty rows last: the look-ahead past the last
-    contact is clamped, and prefetching changes no value."""
+    """Fewer contacts than the prefetch look-ahead (none at all included), a hub, and empty
+    rows last: the look-ahead past the last contact is clamped, and prefetching changes no
+    value."""
     kernels.set_threads(n_threads)
+    graph = _small_graph(n_edges)
+    n = graph.shape[0]
+    assert graph.nnz < kernels.PREFETCH_AHEAD or n_edges == 40
+    rng = np.random.default_rng(n_edges)
+    degree = np.diff(graph.indptr)
+    holds, member = rng.random((n, 10)) < 0.3, rng.random((n, 2)) < 0.6
+    leakage = rng.random(10)
+    got = kernels.contact_exposure_pass(
+        graph.indptr.astype(np.int32),
+        graph.indices.astype(np.int32),
+        kernels.pack_flag_pair(holds, member),
+        12,
+        _r2_table(leakage, degree),
+        np.array([0, 1, 5, n]),
+    )
+    _assert_same(got, _plain_contact_exposure(graph, degree, holds, member, leakage))
+    assert np.all(got[0][n - 2 :] == 0)
+
+
+def _small_graph(n_edges: int) -> sp.csr_array:
+    """12 users: a hub (user 0) with up to 9 contacts, other pairs at random up to `n_edges`
+    edges, users 10 and 11 alone."""
     rng = np.random.default_rng(n_edges)
     n = 12
     hub_contacts = rng.permutation(np.arange(1, n - 2))[: min(n_edges, n - 3)]
@@ -264,26 +266,7 @@ def test_contact_exposure_pass_near_the_end_of_the_contacts(n_edges, n_threads, 
     rows, cols = np.concatenate([lo, hi]), np.concatenate([hi, lo])
     graph = sp.csr_array((np.ones(rows.size, np.float32), (rows, cols)), shape=(n, n))
     graph.sort_indices()
-    assert graph.nnz < kernels.PREFETCH_AHEAD or n_edges == 40
-    degree = np.diff(graph.indptr)
-    holds, member = rng.random((n, 10)) < 0.3, rng.random((n, 2)) < 0.6
-    weight = rng.lognormal(size=n) / np.maximum(degree, 1)
-    own, shared, leakage = rng.integers(0, 10, size=n), np.array([8, 9]), rng.random(10)
-    got = kernels.contact_exposure_pass(
-        graph.indptr.astype(np.int32),
-        graph.indices.astype(np.int32),
-        kernels.pack_flag_pair(holds, member),
-        12,
-        weight,
-        own,
-        shared,
-        leakage,
-        np.array([0, 1, 5, n]),
-    )
-    _assert_same(
-        got, _plain_contact_exposure(graph, degree, holds, member, weight, own, shared, leakage)
-    )
-    assert np.all(got[3][n - 2 :] == 0.0)
+    return graph
 
 
 def test_prefetch_reads_and_writes_nothing():
@@ -415,41 +398,6 @@ def test_flow_quality_equals_numpy(platform_terms, n_threads, restore_threads):
             assert 0.7 * (1 - 0.35) in quality and 1.0 in quality  # both paths taken
     finally:
         kernels.MIN_BLOCK_WORK = kernels_min
-
-
-@pytest.mark.parametrize("minimise", [False, True])
-def test_grant_device_data_equals_numpy(minimise):
-    u = _users(7)
-    quality = np.where(u["rng"].random(u["device"].size) < 0.5, 0.0, u["rng"].random(3_001))
-    want = u["holds"].copy()
-    rows, col, in_use = np.arange(want.shape[0]), u["device_col"], quality > 0
-    want[rows[in_use], col[in_use]] = True
-    if minimise:
-        for m in range(5):
-            want[:, 2 + m] &= in_use & (u["device"] == m)
-    got = u["holds"].copy()
-    kernels.grant_device_data(got, u["device"], col, quality, 2, 5, minimise)
-    np.testing.assert_array_equal(got, want)
-
-
-def test_broker_sale_kernels_equal_numpy():
-    u = _users(8)
-    holds, trust = u["holds"], u["trust_member"]
-    at_broker = holds[:, 7:9].any(axis=1)
-    draws = u["rng"].random(holds.shape[0])
-    for column in (0, 3):
-        unsold = holds[:, column] & ~at_broker & ~trust
-        assert kernels.count_unsold(holds, column, at_broker, trust) == unsold.sum()
-        want_sold = unsold & (draws < 0.3)
-        sold = np.empty(holds.shape[0], dtype=bool)
-        count = kernels.sell_records(holds, column, at_broker, trust, draws, 0.3, sold)
-        np.testing.assert_array_equal(sold, want_sold)
-        assert count == want_sold.sum() > 0
-        want_holds, want_at = holds.copy(), at_broker | sold
-        want_holds[sold, 8] = True
-        kernels.hand_over(holds, 8, at_broker, sold)
-        np.testing.assert_array_equal(holds, want_holds)
-        np.testing.assert_array_equal(at_broker, want_at)
 
 
 def test_consent_kernels_equal_numpy():

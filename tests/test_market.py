@@ -56,7 +56,8 @@ def test_default_keywords_are_the_2017_scenario_under_click_through():
     assert len(model.makers) == 5  # §6: five device makers
     assert model.p.leakage == pytest.approx(0.3)  # §9 indicative λ
     assert model.p.mean_degree == pytest.approx(20.0)  # §9 indicative mean degree
-    assert model.p.replacement_hazard == pytest.approx(1 / 30)  # §3.5 and §9
+    # §9 indicated 1/30; version 2 sets it from China's 28-month replacement cycle [P].
+    assert model.p.replacement_hazard == pytest.approx(1 / 28)
     # §9's indicative p_click 0.97 and p_neutral 0.5 are now calibrated (docs/calibration.md).
     defaults = {parameter.name: parameter.default for parameter in PARAMETERS}
     assert model.p.p_click == pytest.approx(defaults["p_click"])
@@ -133,14 +134,32 @@ def test_step_and_run_for_add_one_row_per_month(small, spec_metrics):
     assert len(df) == 6
     assert set(df.columns) == set(METRICS)
     assert set(spec_metrics) <= set(df.columns)
-    assert not df.isna().any().any()
+    # Only consent_rate may be missing: NaN in a month without consent requests.
+    assert not df.drop(columns="consent_rate").isna().any().any()
+
+
+# MODEL.md §10–§11 (version 2): privacy metrics beside §7's.
+# Metrics version 2 asks for by name (MODEL.md §10–§11, issue 15), beside §7's.
+VERSION_2_METRICS = {
+    "mean_unconsented_exposure",
+    "unconsented_harm",
+    "mean_device_price",
+    "mean_data_price",
+    "oversharing_loss",
+    "undersharing_loss",
+    "externality_oversharing_loss",
+    "conflict_loss",
+    "transaction_loss",
+}
 
 
 def test_every_metric_of_the_spec_is_reported_under_its_name(spec_metrics):
-    """§7's names are a contract: all are there; the few extra ones are events, not renamings."""
+    """§7's names are a contract: all are there; the few extra ones are events or version 2's
+    additions (MODEL.md §10–§11), not renamings."""
     assert len(spec_metrics) == len(set(spec_metrics))
     assert set(spec_metrics) <= set(METRICS)
-    extra = set(METRICS) - set(spec_metrics)
+    assert set(METRICS) >= VERSION_2_METRICS
+    extra = set(METRICS) - set(spec_metrics) - VERSION_2_METRICS
     assert all(METRICS[name][0] == "events" for name in extra)
 
 

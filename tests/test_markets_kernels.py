@@ -183,7 +183,9 @@ def test_device_utility_equals_numpy(market):
     counts = np.bincount(users.device, minlength=len(market.makers)).astype(float)
     personalised = np.bincount(users.device, weights=data_quality, minlength=len(market.makers))
     expected_share = personalised / np.maximum(counts, 1.0)
-    holding = np.array([maker.data_share for maker in market.makers])
+    # The privacy reputation weighs the records a maker holds, whatever their age: harm does
+    # not decay with age (the value side, `data_share`, does).
+    holding = np.array([maker.held_share for maker in market.makers])
     service = (
         users.value[rows, None]
         * quality[None, :]
@@ -193,8 +195,10 @@ def test_device_utility_equals_numpy(market):
     reputation = (
         p.privacy_reputation_weight * p.misuse_maker * users.theta[rows, None] * holding[None, :]
     )
+    prices = np.array([maker.price for maker in market.makers])  # each maker's own price
+    assert np.ptp(prices) > 0  # they differ, so a shared price would not pass
     expected = (
-        p.device_base_value + service - p.device_price - p.degradation_cost * degraded - reputation
+        p.device_base_value + service - prices[None, :] - p.degradation_cost * degraded - reputation
     )
     np.testing.assert_array_equal(device_utility(market, rows), expected)
 

@@ -4,20 +4,22 @@ expressions it replaces give.
 Checks:
 
 * `_user_pass` equals the metrics' numpy expressions (third-party mask, standing and informed
-  consents, overall exposure, exposure without consent, regretted consents through BLAS's matrix
-  product, broker reach, platform memberships, devices, total harm) on random inputs of several
-  sizes and holder layouts, with and without a trust, with and without breach harm;
-* `_user_pass` and `_flow_pass` give the same on one thread (one block) as on three threads
+  consents, overall exposure, unconsented exposure and its count above the threshold,
+  unconsented harm summed holder by holder, regretted consents through BLAS's matrix product,
+  broker reach, platform memberships, devices, total harm) on random inputs of several sizes
+  and holder layouts, with and without a trust, with and without breach harm;
+* `_user_pass` gives the same on one thread (one block) as on three threads
   over many blocks, and over uneven blocks with empty ones among them;
 * a regretted-consent comparison too close to call (harm equal to benefit, several terms) is
   left undecided, never guessed, and `compute_metrics` then falls back on the plain expression;
-* `_flow_pass` gives exactly ``net[beneficial]``, ``net[actual]`` (same values, same order) and
-  the counts of `planner_gap` over `potential_flows`, and `month_planner_gap` the same gap, on
-  markets of several regimes (a trust among them) and holder layouts (no broker among them);
-* `compute_metrics` equals `reference_metrics`, the plain numpy computation it replaced.
+* `compute_metrics` equals `reference_metrics`, the plain numpy computation it replaced, on
+  markets of several regimes (a trust among them) and holder layouts (no broker among them); the
+  planner's metrics are tested in tests/test_planner.py.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -36,14 +38,12 @@ from model.metrics import (
     _UNDECIDED,
     _bytes,
     _hhi,
-    _month_flows,
     _user_pass,
     compute_metrics,
-    month_planner_gap,
-    potential_flows,
     third_party_mask,
 )
-from model.planner import planner_gap
+from model.planner import month_planner_gap
+from model.retention import holding_ages
 
 # (platforms, makers, brokers)
 LAYOUTS = [(2, 5, 2), (1, 1, 0), (3, 2, 4), (1, 4, 1)]
@@ -93,6 +93,7 @@ def random_users(
         broker_start=n_platforms + n_makers,
         broker_stop=n_platforms + n_makers + n_brokers,
         n_makers=n_makers,
+        threshold=0.05,
     )
 
 
@@ -100,6 +101,18 @@ def user_pass(u: dict) -> tuple[np.ndarray, ...]:
     """`_user_pass` on `random_users`' inputs, flags as bytes as `compute_metrics` passes them."""
     flags = ("consented", "informed", "holds", "member", "trust_member")
     return _user_pass(*(_bytes(v) if k in flags else v for k, v in u.items()))
+
+
+def reference_unconsented(
+    e: np.ndarray, unconsented: np.ndarray, theta: np.ndarray, misuse: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(unconsented exposure, unconsented harm) per user: 1 − Π (1 − e) over the user's
+    unconsented third parties, and θ · Σ ρ e over them, added holder by holder from 0.0."""
+    exposed = 1 - np.prod(np.where(unconsented, 1 - e, 1), axis=1)
+    total = np.zeros(e.shape[0])
+    for h in range(e.shape[1]):
+        total = total + np.where(unconsented[:, h], e[:, h] * misuse[h], 0.0)
+    return exposed, theta * total
 
 
 def reference_regret(u: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,7 +135,7 @@ def reference_regret(u: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_user_pass_equals_the_numpy_expressions(layout, n, trust):
     rng = np.random.default_rng(n + 10 * sum(layout) + trust)
     u = random_users(rng, n, layout, trust, breach=n % 2 == 0)
-    overall, total_harm, counts, members, devices = user_pass(u)
+    overall, total_harm, unconsented, unconsented_harm, counts, members, devices = user_pass(u)
 
     n_platforms = layout[0]
     e, consented = u["exposure"], u["consented"]
@@ -138,8 +151,13 @@ def test_user_pass_equals_the_numpy_expressions(layout, n, trust):
     assert counts[_CONSENTING] == np.count_nonzero(consenting)
     assert counts[_UNDECIDED] == 0
     assert counts[_REGRETTED] == np.count_nonzero(regretted)
-    exposed = any_per_row((e > 0) & third & ~consented)
-    assert counts[_EXPOSED] == np.count_nonzero(exposed)
+    want_exposure, want_harm = reference_unconsented(e, third & ~consented, u["theta"], u["misuse"])
+    np.testing.assert_array_equal(unconsented, want_exposure)
+    np.testing.assert_array_equal(unconsented, overall_exposure(e, third & ~consented))
+    np.testing.assert_array_equal(unconsented_harm, want_harm)
+    assert counts[_EXPOSED] == np.count_nonzero(want_exposure > u["threshold"])
+    if n >= 1_000:  # a real threshold: some users on each side of it
+        assert 0 < counts[_EXPOSED] < n
     broker_columns = slice(u["broker_start"], u["broker_stop"])
     assert counts[_BROKER_REACH] == np.count_nonzero(any_per_row(u["holds"][:, broker_columns]))
     assert counts[_TRUST_MEMBERS] == np.count_nonzero(u["trust_member"])
@@ -182,14 +200,15 @@ def test_user_pass_leaves_ties_undecided():
     u["gain"][several] = harm[several]
     u["gain"][single] = harm[single]
     regretted, _, _ = reference_regret(u)
-    _, _, counts, _, _ = user_pass(u)
+    counts = user_pass(u)[4]
     assert counts[_UNDECIDED] == several.size
     assert counts[_REGRETTED] == np.count_nonzero(regretted)  # ties are not regretted
 
 
 # --- On markets --------------------------------------------------------------------------------
 
-#: name → (DataMarket keywords, months played); the trust licenses makers after 20 months or so.
+#: name → (DataMarket keywords, months played at least); a market with a trust plays on until
+#: some flows go through it (the trust licenses makers after 20 to 40 months, `market`).
 MARKETS = {
     "click_through": (dict(regime="click_through"), 6),
     # 1 − γ = 0.5 multiplies exactly, which would hide a change in the order of the benefit's
@@ -214,7 +233,14 @@ def market(request) -> DataMarket:
     params, months = MARKETS[request.param]
     model = DataMarket(n_users=4_000, rng=31, **params)
     model.run_for(months)
+    while model.trust is not None and model.steps < 60 and not _flows_via_trust(model):
+        model.step()
     return model
+
+
+def _flows_via_trust(model: DataMarket) -> bool:
+    """Some member's device maker has a trust licence this month."""
+    return bool((model.users.trust_member & model.trust.licensed[model.month.flow_device]).any())
 
 
 def reference_metrics(model: DataMarket) -> dict[str, float]:
@@ -233,16 +259,18 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
     standing = np.count_nonzero(third_party_consent)
     informed = np.count_nonzero(users.informed & third_party_consent)
     consenting = any_per_row(third_party_consent)
-    consented_harm = users.theta * ((e * third_party_consent) @ holder_misuse(model))
+    consented_harm = users.harm_theta * ((e * third_party_consent) @ holder_misuse(model))
     benefit = month.personalisation_gain
     if model.trust is not None:
         benefit = benefit + np.where(users.trust_member, model.trust.dividend, 0.0)
     regretted = consenting & (consented_harm > benefit)
-    exposed = (e > 0) & third & ~users.consented
+    unconsented, unconsented_harm = reference_unconsented(
+        e, third & ~users.consented, users.harm_theta, holder_misuse(model)
+    )
     licensed = model.licensed
     fees = model.fee[licensed]
-    flows = potential_flows(model)
-    gap = planner_gap(flows.benefit, flows.cost, flows.actual, n)
+    third_party_records = np.zeros_like(users.holds)  # makers', brokers' and the trust's
+    third_party_records[:, holders.makers.start :] = users.holds[:, holders.makers.start :]
     return dict(
         consumer_surplus=consumer_surplus,
         privacy_harm=float((month.harm + month.breach_harm).mean()),
@@ -255,15 +283,15 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
         + broker_profit
         + trust_profit
         + month.fines * per_user,
-        consent_rate=month.accepted / month.requests
-        if month.requests
-        else model.metrics.get("consent_rate", 0.0),
+        consent_rate=month.accepted / month.requests if month.requests else math.nan,
         informed_consent_share=informed / standing if standing else 0.0,
         regretted_consent_share=float(regretted.sum() / consenting.sum())
         if consenting.any()
         else 0.0,
         mean_exposure=float(overall_exposure(e, third).mean()),
-        exposed_without_consent_share=float(any_per_row(exposed).mean()),
+        exposed_without_consent_share=float((unconsented > model.p.exposure_threshold).mean()),
+        mean_unconsented_exposure=float(unconsented.mean()),
+        unconsented_harm=float(unconsented_harm.mean()),
         broker_reach_share=float(any_per_row(users.holds[:, holders.brokers]).mean())
         if model.brokers
         else 0.0,
@@ -273,6 +301,15 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
         taking_pairs=float(model.taking.sum()),
         open_disputes=float((model.dispute_filed >= 0).sum()),
         mean_access_fee=float(fees.mean()) if fees.size else 0.0,
+        mean_data_price=month.data_payments / month.paid_consents
+        if month.paid_consents
+        else math.nan,
+        # Each maker's price times its device users, summed over makers, per user.
+        mean_device_price=float(
+            np.array([maker.price for maker in model.makers])
+            @ np.bincount(users.device, minlength=len(model.makers))
+        )
+        / n,
         device_hhi=_hhi(np.bincount(users.device, minlength=len(model.makers)).astype(float)),
         platform_hhi=_hhi(users.member.sum(axis=0).astype(float)),
         mean_ai_quality=float(np.mean([maker.quality for maker in model.makers])),
@@ -281,42 +318,42 @@ def reference_metrics(model: DataMarket) -> dict[str, float]:
         trust_member_share=float(users.trust_member.mean()),
         complaints_resolved=float(month.resolved),
         settlements=float(month.settlements),
-        oversharing_share=gap.oversharing_share,
-        undersharing_share=gap.undersharing_share,
-        welfare_gap=gap.welfare_gap,
+        mean_holding_age=float(
+            holding_ages(users.refreshed, model.steps)[third_party_records].mean()
+        )
+        if third_party_records.any()
+        else 0.0,
     )
 
 
-def test_flow_pass_equals_the_flat_potential_flows(market):
-    flows = potential_flows(market)
-    net = flows.benefit - flows.cost
-    beneficial, actual, n_over, n_under = _month_flows(market)
-    np.testing.assert_array_equal(beneficial, net[net > 0])
-    np.testing.assert_array_equal(actual, net[flows.actual])
-    assert n_over == np.count_nonzero(flows.actual & (net < 0))
-    assert n_under == np.count_nonzero((net > 0) & ~flows.actual)
-    assert month_planner_gap(market) == planner_gap(
-        flows.benefit, flows.cost, flows.actual, market.users.n
+PLANNER_METRICS = (
+    "oversharing_share",
+    "undersharing_share",
+    "welfare_gap",
+    "oversharing_loss",
+    "undersharing_loss",
+    "externality_oversharing_loss",
+    "conflict_loss",
+    "transaction_loss",
+)
+
+
+def without_planner(metrics_of_month: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in metrics_of_month.items() if k not in PLANNER_METRICS}
+
+
+def same_metrics(got: dict[str, float], want: dict[str, float]) -> bool:
+    """Equal, a NaN (a month without consent requests) equal to a NaN."""
+    return got.keys() == want.keys() and all(
+        got[k] == want[k] or (math.isnan(got[k]) and math.isnan(want[k])) for k in got
     )
-    if market.trust is not None:  # some flows go through the trust, as the test means them to
-        via_trust = market.users.trust_member & market.trust.licensed[market.month.flow_device]
-        assert via_trust.any()
-
-
-def test_flow_pass_is_the_same_on_any_threads_and_split(market, monkeypatch, restore_threads):
-    kernels.set_threads(1)
-    expected = _month_flows(market)
-    kernels.set_threads(3)
-    monkeypatch.setattr(kernels, "MIN_BLOCK_WORK", 100)  # 12 blocks of 333-334 users
-    many_blocks = _month_flows(market)
-    split = _month_flows(market, uneven_blocks(market.users.n))
-    for got in (many_blocks, split):
-        for a, b in zip(got, expected, strict=True):
-            np.testing.assert_array_equal(a, b)
 
 
 def test_compute_metrics_equals_the_numpy_expressions(market):
-    assert compute_metrics(market) == reference_metrics(market)
+    got = compute_metrics(market)
+    assert same_metrics(without_planner(got), reference_metrics(market))
+    # The planner's metrics are its own function's (warm-started from this month's d*).
+    assert got["welfare_gap"] == pytest.approx(month_planner_gap(market).welfare_gap)
 
 
 def test_compute_metrics_decides_ties_as_numpy_does(monkeypatch):
@@ -326,7 +363,7 @@ def test_compute_metrics_decides_ties_as_numpy_does(monkeypatch):
     model.run_for(26)
     users = model.users
     third_party_consent = users.consented & third_party_mask(model)
-    harm = users.theta * ((model.exposure * third_party_consent) @ holder_misuse(model))
+    harm = users.harm_theta * ((model.exposure * third_party_consent) @ holder_misuse(model))
     several = np.count_nonzero(third_party_consent & (model.exposure > 0), axis=1) >= 2
     assert several.any()
     users.trust_member[several] = False  # benefit = personalisation gain, exactly
@@ -334,5 +371,5 @@ def test_compute_metrics_decides_ties_as_numpy_does(monkeypatch):
     calls = []
     plain = metrics.regretted_consents
     monkeypatch.setattr(metrics, "regretted_consents", lambda m: calls.append(m) or plain(m))
-    assert compute_metrics(model) == reference_metrics(model)
+    assert same_metrics(without_planner(compute_metrics(model)), reference_metrics(model))
     assert len(calls) == 1

@@ -29,6 +29,7 @@ from model.payoffs import (
     USERS,
     _add_where,
     _compensation,
+    _degradation_loss,
     _pairwise_row,
     _settle_users,
 )
@@ -84,8 +85,10 @@ def _plain_user_pass(inputs: dict) -> dict:
         - a["breach_harm"]
         - a["reading_time_cost"] * a["reads"]
     )
-    utility -= a["device_price"]
-    rival = data_quality > 0
+    utility -= a["device_price"][device]  # each user pays her maker's price
+    # Advertising is lost on a member whose maker holds her data (or uses it via the trust).
+    n_platforms = member.shape[1]
+    rival = (data_quality > 0) | a["holds"][np.arange(device.size), n_platforms + device]
     engaged = np.array(
         [
             member[:, p]
@@ -144,7 +147,7 @@ def _random_inputs(rng: np.random.Generator, n: int, n_platforms: int) -> dict:
         personal_share=1 - generic,
         device_base_value=10.0,
         reading_time_cost=0.05,
-        device_price=5.0,
+        device_price=4.5 + rng.random(n_makers),  # one price per maker
         engagement_loss=0.3,
         rivalry_loss=0.15,
     )
@@ -299,7 +302,7 @@ def plain_settle(model: DataMarket) -> None:
     quality = np.array([maker.quality for maker in model.makers])
     dev_quality = quality[users.device]
     misuse = holder_misuse(model)
-    compliance = regime.compliance_cost * n / 1000.0  # per data-sharing relationship
+    compliance = regime.compliance_cost * n / p.market_size  # per data-sharing relationship
     full_quality = p.quality_base + p.quality_gain
 
     # Users: platforms, device service, harm, reading time.
@@ -322,7 +325,7 @@ def plain_settle(model: DataMarket) -> None:
         * dev_quality
         * (p.generic_service_share + (1 - p.generic_service_share) * data_quality)
     )
-    harm = privacy_harm(users.theta, model.exposure, misuse)
+    harm = privacy_harm(users.harm_theta, model.exposure, misuse)
     month.harm = harm
     month.personalisation_gain = (
         (1 - p.generic_service_share) * users.value * dev_quality * data_quality
@@ -336,6 +339,16 @@ def plain_settle(model: DataMarket) -> None:
         - p.reading_time_cost * month.reads
     )
 
+    # Makers pay users for their consent while it stands and their data flows to them.
+    rows = np.arange(n)
+    flowing = users.consented[rows, holders.maker(0) + users.device] & (data_quality > 0)
+    paid = np.where(flowing, users.payment, 0.0)
+    payments = np.bincount(users.device, weights=paid, minlength=len(model.makers))
+    month.data_payments = float(payments.sum())
+    month.paid_consents = int(flowing.sum())
+    for m, maker in enumerate(model.makers):
+        ledger.transfer(maker, USERS, float(payments[m]), "data payment")
+
     # Devices: users pay their maker; makers produce.
     device_users = np.bincount(users.device, minlength=len(model.makers))
     personalised = np.bincount(
@@ -343,27 +356,26 @@ def plain_settle(model: DataMarket) -> None:
         weights=p.generic_service_share + (1 - p.generic_service_share) * data_quality,
         minlength=len(model.makers),
     )
-    utility -= p.device_price
+    # Each user pays her maker's price this month (set in phase 5).
+    utility -= np.array([maker.price for maker in model.makers])[users.device]
+    utility += paid  # `settle`'s order: the device price first, then the payment for consent
     held_by = users.holds.sum(axis=0)  # records each holder has, counted in one pass
     for m, maker in enumerate(model.makers):
-        ledger.transfer(USERS, maker, p.device_price * device_users[m], "device")
+        ledger.transfer(USERS, maker, maker.price * device_users[m], "device")
         maker.revenue += p.service_revenue_rate * maker.quality * personalised[m]
         held = held_by[holders.maker(m)]
         maker.costs += p.device_unit_cost * device_users[m] + p.security_maker * held
         maker.market_share = device_users[m] / n
 
     # Platforms: advertising, degraded apps, licence fees and liability.
-    rival = data_quality > 0
+    rival = (data_quality > 0) | users.holds[rows, holders.maker(0) + users.device]
     shares = member.sum(axis=0) / max(member.sum(), 1)
+    engaged = np.zeros((len(model.platforms), n))
     for index, platform in enumerate(model.platforms):
         on = member[:, index]
         engagement = 1.0 - p.degradation_engagement_loss * degraded[:, index]
-        ads = (
-            p.ad_revenue_per_user
-            * platform.quality
-            / full_quality
-            * (on * engagement * (1.0 - p.ad_rivalry_loss * rival)).sum()
-        )
+        engaged[index] = on * engagement * (1.0 - p.ad_rivalry_loss * rival)
+        ads = p.ad_revenue_per_user * platform.quality / full_quality * engaged[index].sum()
         platform.revenue += ads
         platform.costs += p.security_platform * held_by[index]
         platform.market_share = float(shares[index])
@@ -376,12 +388,16 @@ def plain_settle(model: DataMarket) -> None:
                 continue
             shared = int(shared_by[m])
             platform.costs += p.licence_liability * shared
+            month.licence_cost += p.licence_liability * shared
             ledger.transfer(maker, platform, model.fee[index, m] * shared, "access fee")
     relationships = (model.licensed | model.taking).sum(axis=0)
     if model.trust is not None:
         relationships = relationships + model.trust.licensed
     for m, maker in enumerate(model.makers):
         maker.costs += compliance * relationships[m]
+    month.compliance_paid = float(compliance * relationships.sum())
+    month.reading_cost = float(p.reading_time_cost * month.reads.sum())
+    month.degradation_loss = _degradation_loss(model, engaged)
 
     # Recipient liability: every recipient of platform data (makers, brokers) compensates the
     # harm its holdings cause, breaches included.
@@ -389,16 +405,19 @@ def plain_settle(model: DataMarket) -> None:
         recipients = [(holders.maker(m), maker) for m, maker in enumerate(model.makers)]
         recipients += [(holders.broker(k), broker) for k, broker in enumerate(model.brokers)]
         for col, firm in recipients:
-            owed = users.theta * misuse[col] * model.exposure[:, col]
+            owed = users.harm_theta * misuse[col] * model.exposure[:, col]
             if month.breached[col]:
-                owed = owed + p.breach_harm_multiplier * users.theta * model.exposure[:, col]
+                owed = owed + p.breach_harm_multiplier * users.harm_theta * model.exposure[:, col]
             utility += owed
             ledger.transfer(firm, USERS, float(owed.sum()), "compensation")
 
-    # Brokers resell the use of what they hold.
+    # Brokers resell what they know of each user, shared among the brokers holding her record.
+    sharing = np.maximum(users.holds[:, holders.brokers].sum(axis=1), 1)
     for k, broker in enumerate(model.brokers):
         held = held_by[holders.broker(k)]
-        broker.revenue += p.broker_resale_value * held
+        broker.revenue += p.broker_resale_value * float(
+            (model.exposure[:, holders.broker(k)] / sharing).sum()
+        )
         broker.costs += p.security_broker * held
         broker.market_share = held / n
 
@@ -411,7 +430,9 @@ def plain_settle(model: DataMarket) -> None:
             if trust.licensed[m]:
                 count = int((members & (users.device == m)).sum())
                 ledger.transfer(maker, trust, trust.fee_per_member[m] * count, "trust fee")
-        trust.costs += p.trust_running_cost * trust.members + p.security_trust * trust.members
+        running = p.trust_running_cost * trust.members + p.security_trust * trust.members
+        trust.costs += running
+        month.trust_cost = running
         pot = max(trust.fees_received - trust.costs, 0.0)
         trust.dividend = pot / trust.members if trust.members else 0.0
         utility += np.where(members, trust.dividend, 0.0)

@@ -227,13 +227,13 @@ def test_create_users_shapes(population):
         users.recent_requests,
         users.trust_member,
         users.ported_to,
-        users.port_freshness,
         users.degree,
     ):
         assert column.shape == (n,)
     assert users.member.shape == (n, params.n_platforms)
-    for matrix in (users.holds, users.consented, users.informed, users.refused_at):
+    for matrix in (users.holds, users.consented, users.informed, users.refused_at, users.refreshed):
         assert matrix.shape == (n, n_holders)
+    assert users.record_value.shape == (n, params.n_makers)
     assert users.graph.shape == (n, n)
     np.testing.assert_array_equal(users.degree, degrees(users.graph))
 
@@ -247,6 +247,8 @@ def test_platforms_hold_their_members_data_and_nobody_else_holds_anything(popula
     assert not users.informed.any()
     assert not users.trust_member.any()
     np.testing.assert_array_equal(users.ported_to, -1)
+    # The platforms' starting holdings are fresh at set-up (month 0).
+    np.testing.assert_array_equal(users.refreshed, 0)
 
 
 def test_memberships_follow_platform_reach(population):

@@ -1,8 +1,8 @@
-"""The six stylised facts of MODEL.md §8, one test each, at a moderate size.
+"""The six stylised facts of MODEL.md §8 on version 2, one test each, at a small size.
 
 Each test runs the default scenario (`tencent_huawei_2017`, default calibration) under the
 conditions its fact names, `REPS` replications with seeds from `SeedSequence(ROOT_SEED)` (a root
-other than the one behind docs/validation.md, so these are fresh replications), and asserts a
+other than those behind docs/validation.md, so these are fresh replications), and asserts a
 direction with a margin taken from the replication noise: a 95% t-interval over replications,
 paired by seed between conditions, must lie wholly on the asserted side (a claim that a share is
 positive is checked in every replication instead). The verdicts and their reasons are in
@@ -10,7 +10,7 @@ docs/validation.md (scripts/validation.py). Where a fact does not hold there, th
 the documented behaviour, so it fails when the model's behaviour changes and the write-up needs
 redoing.
 
-All simulations run once per session, two at a time, in a module-scoped fixture.
+All simulations run once per module, two at a time, in a module-scoped fixture.
 """
 
 from __future__ import annotations
@@ -25,31 +25,27 @@ from scipy import stats
 
 from experiments.runner import worker_pool
 from model import REGIMES, DataMarket
-from model.planner import contact_harm
 
 pytestmark = pytest.mark.slow
 
-N_USERS = 20_000
-MONTHS = 48
+N_USERS = 4000
+MONTHS = 36
 WINDOW = 12  # months averaged at the end of each run
-REPS = 5
-ROOT_SEED = 20_211_101  # PIPL in force; not the root of docs/validation.md
+REPS = 8
+ROOT_SEED = 20_211_101  # PIPL in force; not a root of docs/validation.md
 SEEDS = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(ROOT_SEED).spawn(REPS)]
 
 SHARING = tuple(r for r in REGIMES if r != "ban")
-LEAKAGES = (0.1, 0.3, 0.6)
+LEAKAGES = (0.1, 0.6)
 DEGREES = (1.0, 4.0, 20.0)
-CONDITIONS: dict[str, tuple[str, dict[str, float]]] = {
+CONDITIONS: dict[str, tuple[str, dict[str, float | str]]] = {
     **{regime: (regime, {}) for regime in REGIMES},
     "leakage=0.1": ("informed_consent", {"leakage": 0.1}),
     "leakage=0.6": ("informed_consent", {"leakage": 0.6}),
+    "leakage=0.1,wtp": ("informed_consent", {"leakage": 0.1, "privacy_valuation_basis": "wtp"}),
     "degree=1": ("click_through", {"mean_degree": 1.0}),
     "degree=4": ("click_through", {"mean_degree": 4.0}),
 }
-
-
-def leakage(lam: float) -> str:
-    return "informed_consent" if lam == 0.3 else f"leakage={lam:g}"
 
 
 def degree(deg: float) -> str:
@@ -61,31 +57,14 @@ def degree(deg: float) -> str:
 
 def _month(market: DataMarket) -> dict[str, float]:
     """What the facts need from the month just played, beyond the §7 metrics."""
-    users, holders, month, p = market.users, market.holders, market.month, market.p
-    rows = np.arange(users.n)
-    consent_device = users.consented[rows, holders.maker(0) + users.device]
-    # The two parts of a realised maker flow's social cost (MODEL.md §9, as the planner metric
-    # takes them): the user's own harm at her exposure before the flow, and her contacts' harm.
-    own = contacts = 0.0
-    flows = 0
-    for m in range(len(market.makers)):
-        col = holders.maker(m)
-        actual = (month.flow_device == m) & users.member.any(axis=1) & (month.data_quality > 0)
-        before = p.leakage * market.contact_held[:, col]
-        own += float((users.theta * p.misuse_maker * (1 - before))[actual].sum())
-        harm = contact_harm(
-            users.graph, users.degree, users.theta, ~users.holds[:, col], p.misuse_maker, p.leakage
-        )
-        contacts += float(harm[actual].sum())
-        flows += int(actual.sum())
+    users, holders, month = market.users, market.holders, market.month
+    consent_device = users.consented[np.arange(users.n), holders.maker(0) + users.device]
     return dict(
         maker_flow_share=float((month.data_quality > 0).mean()),
         maker_reach_share=float(users.holds[:, holders.makers].any(axis=1).mean()),
         theta_ratio=float(users.theta[consent_device].mean() / users.theta.mean())
         if consent_device.any()
         else math.nan,
-        own_cost_per_flow=own / flows if flows else math.nan,
-        contact_cost_per_flow=contacts / flows if flows else math.nan,
     )
 
 
@@ -152,48 +131,63 @@ def runs() -> Runs:
 # --- the facts -------------------------------------------------------------------------------
 
 
-def test_fact1_consent_follows_the_interface(runs: Runs) -> None:
-    """Near-universal (≥ 0.9) under click-through; at least 20 points lower under informed
-    consent (Nouwens et al.'s reject-button swing is 22–23 points)."""
+def test_fact1_consent_follows_the_interface_but_click_through_is_at_the_edge(runs: Runs) -> None:
+    """Documented verdict: does not hold, narrowly. Informed consent is at least 20 points
+    below click-through (Nouwens et al.'s reject-button swing is 22–23), but click-through
+    acceptance sits at the 0.9 edge of "near-universal" (0.896 in docs/validation.md), as the
+    calibration, which fits it, also leaves it."""
     click = runs.ci("click_through", "consent_rate")
     drop = runs.paired("informed_consent", "click_through", "consent_rate")
-    assert click.low >= 0.9, click
     assert drop.high <= -0.2, drop
+    assert abs(click.mean - 0.9) < 0.03, f"click-through acceptance left the 0.9 edge: {click}"
 
 
-def test_fact2_oversharing_positive_but_not_growing_with_leakage(runs: Runs) -> None:
-    """Documented verdict: does NOT hold. `oversharing_share` > 0 under informed consent at
-    every λ > 0 (users' own consent mistakes), but it does not grow with λ: for a maker flow, the
-    contacts' harm that rises with λ is offset by the user's own marginal harm, which falls with
-    λ because the maker already knows her through her contacts, and both are small beside the
-    flow's benefit."""
+def test_fact2_oversharing_grows_with_leakage_at_the_revealed_valuation(runs: Runs) -> None:
+    """At the default basis, `oversharing_share` > 0 under informed consent at every λ and grows
+    with λ, and so does its externality part (`externality_oversharing_loss`)."""
     for lam in LEAKAGES:
-        share = runs.values(leakage(lam), "oversharing_share")
+        share = runs.values(f"leakage={lam:g}", "oversharing_share")
         assert (share > 0).all(), (lam, share)
-    growth = runs.paired(leakage(0.6), leakage(0.1), "oversharing_share")
-    assert growth.low <= 0, f"oversharing now grows with λ: {growth}; redo the write-up"
-    own = runs.paired(leakage(0.6), leakage(0.1), "own_cost_per_flow")
-    contacts = runs.paired(leakage(0.6), leakage(0.1), "contact_cost_per_flow")
-    assert own.high < 0, own
-    assert contacts.low > 0, contacts
+    for key in ("oversharing_share", "externality_oversharing_loss"):
+        growth = runs.paired("leakage=0.6", "leakage=0.1", key)
+        assert growth.low > 0, (key, growth)
+
+
+def test_fact2_at_the_wtp_valuation_informed_consent_undershares(runs: Runs) -> None:
+    """Documented beside the verdict: at `privacy_valuation_basis` = wtp the first best wants
+    more maker data than informed consent delivers, so at λ = 0.1 the loss is under-sharing."""
+    under = runs.values("leakage=0.1,wtp", "undersharing_loss")
+    over = runs.values("leakage=0.1,wtp", "oversharing_loss")
+    assert (under > over).all(), (under, over)
+    # The basis changes how harm is counted, not what users or firms do.
+    assert np.array_equal(
+        runs.values("leakage=0.1,wtp", "consent_rate"), runs.values("leakage=0.1", "consent_rate")
+    )
 
 
 def test_fact3_exposure_without_consent_grows_with_degree(runs: Runs) -> None:
     """Under click-through users are exposed to holders they never consented to, and more so
-    with more contacts (at the default degree 20 the share is near saturation)."""
+    with more contacts (at the default degree 20 the share is near saturation); the continuous
+    `unconsented_harm` grows with degree too."""
     for deg in DEGREES:
         share = runs.values(degree(deg), "exposed_without_consent_share")
         assert (share > 0).all(), (deg, share)
     for low, high in itertools.pairwise(DEGREES):
-        rise = runs.paired(degree(high), degree(low), "exposed_without_consent_share")
-        assert rise.low > 0, (low, high, rise)
+        for key in ("exposed_without_consent_share", "unconsented_harm"):
+            rise = runs.paired(degree(high), degree(low), key)
+            assert rise.low > 0, (key, low, high, rise)
 
 
-def test_fact4_ban_below_the_best_sharing_regime(runs: Runs) -> None:
-    """Total welfare under the ban is below that of the best regime that allows sharing."""
+def test_fact4_the_ban_is_not_below_the_best_sharing_regime_at_revealed(runs: Runs) -> None:
+    """Documented verdict: does not hold at the default (revealed) basis. With privacy harm at
+    the θ behind decisions, the ban is not significantly below the best sharing regime, and it is
+    far above the regimes that share most (click-through, platform control)."""
     best = max(SHARING, key=lambda r: runs.ci(r, "total_welfare").mean)
     gap = runs.paired("ban", best, "total_welfare")
-    assert gap.high < 0, (best, gap)
+    assert gap.high >= 0, f"the ban is now below {best}: {gap}; redo the write-up"
+    for regime in ("click_through", "platform_control"):
+        above = runs.paired("ban", regime, "total_welfare")
+        assert above.low > 0, (regime, above)
 
 
 def test_fact5_informed_consent_cuts_flows_and_raises_concentration(runs: Runs) -> None:

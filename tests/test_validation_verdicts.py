@@ -98,10 +98,12 @@ def _side(value: float, threshold: float) -> bool:
 
 
 def test_defaults_are_the_calibrated_values() -> None:
-    chosen = json.loads(CALIBRATION.read_text(encoding="utf-8"))["chosen"]
+    calibration = json.loads(CALIBRATION.read_text(encoding="utf-8"))
+    chosen = calibration["chosen"]
     defaults = {p.name: p.default for p in PARAMETERS}
     assert set(chosen) == {k.name for k in KNOBS}
-    for name, value in chosen.items():
+    # The knobs the search chose, and what it solved from them (θ's scale, Zhou 2020).
+    for name, value in {**chosen, **calibration.get("derived", {})}.items():
         assert defaults[name] == pytest.approx(value), (
             f"{name}: default {defaults[name]} but experiments/calibration.json chose {value}; "
             "rerun `datamarket calibrate` or set the default"
@@ -121,9 +123,13 @@ def test_calibration_is_reproducible() -> None:
 
 def test_sidecar_matches_the_report(sidecar: dict) -> None:
     text = REPORT.read_text(encoding="utf-8")
+    assert sidecar["command"] in text, "the report does not give the command that made it"
+    assert f"This report took {sidecar['wall_seconds']} s of wall time" in text
     for fact in sidecar["facts"]:
         row = f"| {fact['number']} | {fact['title']} | **{fact['verdict']}** |"
         assert row in text, f"fact {fact['number']}: the report's summary does not say {row!r}"
+        section = text.split(f"## Fact {fact['number']}: ", 1)[1].split("\n## ", 1)[0]
+        assert f"**Verdict: {fact['verdict']}.**" in section, fact["number"]
     assert {t["key"] for t in sidecar["targets"]} == set(TARGET_INDEX)
     held = [t for t in sidecar["targets"] if not t["used"]]
     assert len(held) >= 2, "at least two targets must be held out of the calibration"

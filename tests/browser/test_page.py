@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
-from model import HEADLINE, REGIMES, DataMarket
+from model import HEADLINE, MISSING, REGIMES, DataMarket
 from model.flows import overall_exposure
 from model.metrics import third_party_mask
 
@@ -36,7 +36,7 @@ DEFAULT_SEED = 42
 LOAD = 120_000  # ms to wait for the first render (dev mode compiles on first load)
 WAIT = 60_000  # ms to wait for a step, a reset or the comparison
 STATUS = re.compile(r"^Month \d+ ")
-CHARTS = 5  # welfare, privacy, market, device makers' shares, the network sample
+CHARTS = 6  # welfare, privacy, market, first best and prices, makers' shares, the network sample
 TIME_SERIES = ("total welfare", "consent rate", "licensed pairs")  # one trace in each chart
 # Solara's server may put a hidden "call home" iframe on the page; it is not part of
 # what the page needs, and aborting it must leave the page whole.
@@ -137,7 +137,10 @@ def trace(page: Page, name: str) -> dict[str, Any]:
 
 
 def same_decimals(shown: str, value: float) -> str:
-    """`value` written with as many decimals as `shown` has."""
+    """`value` written with as many decimals as `shown` has; a missing value (NaN) as the page
+    says it (`model.MISSING`: no consent requests, nobody paid)."""
+    if value != value:
+        return shown if shown in MISSING.values() else "nan"
     decimals = len(shown.split(".")[1]) if "." in shown else 0
     return f"{value:.{decimals}f}"
 
@@ -171,7 +174,7 @@ def test_page_loads_with_controls(page: Page, server_url: str) -> None:
     for name in ("Step", "Reset", "▶", "Compare regimes"):
         expect(page.get_by_role("button", name=name, exact=True)).to_be_visible()
     assert status(page).startswith("Month 0 ")
-    # Welfare, privacy, market, shares and the network sample are plotly charts.
+    # Welfare, privacy, market, first best, shares and the network sample are plotly charts.
     assert page.locator(".js-plotly-plot").count() == CHARTS
     names = {t.get("name") for fig in figures(page) for t in fig["data"]}
     assert {"total welfare", "consent rate"} <= names, names

@@ -564,6 +564,21 @@ BAD_INPUT = [
         ["one share per maker"],
     ),
     (
+        # Makers set their own prices now (docs/ODD.md §S6): what to set instead is named.
+        "removed parameter",
+        toml(scenario=SCENARIO + "\ndevice_price = 5.0"),
+        "scenario.device_price",
+        "device_price",
+        ["removed", "device_unit_cost", "choice_sensitivity"],
+    ),
+    (
+        "removed uncertain parameter",
+        toml(uncertainties=LHS.replace("leakage", "device_price")),
+        "uncertainties.device_price",
+        "device_price",
+        ["removed", "device_unit_cost", "choice_sensitivity"],
+    ),
+    (
         "unknown uncertain parameter",
         toml(uncertainties=LHS.replace("leakage", "leak")),
         "uncertainties.leak",

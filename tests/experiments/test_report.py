@@ -269,3 +269,26 @@ def test_a_sweep_where_every_run_failed_still_gets_a_report(tmp_path):
     assert "No successful run to summarise." in text
     assert "Plotly.newPlot(" not in text
     assert text.count("n_users=-5") >= 2  # each failure's message, in the failed-runs table
+
+
+def test_a_policy_without_consent_requests_says_so(tmp_path):
+    """Under a ban nobody is asked for consent: its consent rate is shown as "no consent
+    requests", not as a number or a bare dash, with how many runs, and its monthly line has
+    no points (a gap), while click-through's has."""
+    specs = [
+        _spec(2 * i + r, p, r) for i, p in enumerate(("click_through", "ban")) for r in range(2)
+    ]
+    write_folder(tmp_path, specs, None)
+    runs = pd.read_parquet(tmp_path / "runs.parquet")
+    assert runs.loc[runs["policy"] == "ban", "consent_rate"].isna().all()
+    assert runs.loc[runs["policy"] == "click_through", "consent_rate"].notna().all()
+    text = _without_plotlyjs(build_report(tmp_path).read_text(encoding="utf-8"))
+    headline = text[text.index("<h2>Headline outcomes</h2>") : text.index("<h2>Welfare")]
+    ban_row = re.search(r"<tr><td>ban</td>(.*?)</tr>", headline).group(1)
+    cells = re.findall(r"<td>(.*?)</td>", ban_row)
+    assert cells[HEADLINE.index("consent_rate")] == "no consent requests"
+    assert "Consent rate: a run has no value when it had no consent requests" in headline
+    assert "ban: no consent requests (all 2 runs)" in headline
+    stats = over_time(pd.read_parquet(tmp_path / "timeseries.parquet"), runs, ["consent_rate"])
+    assert stats.loc[stats["policy"] == "ban", "consent_rate"].isna().all()
+    assert stats.loc[stats["policy"] == "click_through", "consent_rate"].notna().any()

@@ -39,7 +39,7 @@ from experiments.results import (
 )
 from experiments.runner import WORKER_DIED, ExecutorError, run_experiment
 from experiments.spec import summarise
-from model import METRICS
+from model import METRICS, MISSING
 
 ROOT = Path(__file__).resolve().parents[2]
 RESOLVED = {"experiment": {"name": "runner_test", "steps": 12}}
@@ -184,7 +184,10 @@ def test_complete_folder_holds_every_run_and_nothing_half_done(reference):
         "fees_paid",
         "fees_received",
         "fines",
+        "price",  # a maker's device price (makers set their own); NaN for other firms
     ]
+    makers = firms["kind"] == "maker"
+    assert (firms.loc[makers, "price"] > 0).all() and firms.loc[~makers, "price"].isna().all()
     assert set(firms["run_id"]) == {spec.run_id for spec in runs}
     assert "regulator" not in set(firms["kind"])
     assert firms["run_id"].is_monotonic_increasing
@@ -423,7 +426,13 @@ def test_a_run_that_raises_is_recorded_failed_and_the_others_finish(small_runs, 
     assert table.loc[bad.run_id, list(METRICS)].isna().all()
     others = table.drop(index=bad.run_id)
     assert (others["status"] == "ok").all() and others["error"].isna().all()
-    assert others[list(METRICS)].notna().all().all()
+    # Every metric has a value, but consent_rate under platform_control, where nobody is asked
+    # for consent: missing (NaN), not 0.
+    no_requests = others["policy"] == "platform_control"
+    assert no_requests.any() and others.loc[no_requests, "consent_rate"].isna().all()
+    assert others.loc[~no_requests, "consent_rate"].notna().all()
+    # mean_data_price is missing likewise where no consenting user's data flowed.
+    assert others[[m for m in METRICS if m not in MISSING]].notna().all().all()
     assert bad.run_id not in set(read_timeseries(out_dir)["run_id"])
     assert set(read_timeseries(out_dir)["run_id"]) == set(others.index)
     assert manifest["status"] == "complete"

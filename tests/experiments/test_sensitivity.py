@@ -14,7 +14,7 @@ import pytest
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
-from experiments.sensitivity import incomplete_samples, sensitivity_indices
+from experiments.sensitivity import incomplete_samples, sensitivity_indices, valueless_samples
 
 NAMES = ["x1", "x2"]
 BOUNDS = [[0.0, 2.0], [0.0, 1.0]]
@@ -108,6 +108,23 @@ def test_a_sample_without_a_successful_run_leaves_only_its_policy_undefined():
     runs.loc[lost, "status"] = "failed"
     assert incomplete_samples(runs, design) == {"x1_matters": 1, "x2_matters": 0}
     table = sensitivity_indices(runs, design, ["total_welfare"])
+    assert math.isnan(_index(table, "x1_matters", "x1")["mu_star"])
+    assert _index(table, "x2_matters", "x2")["mu_star"] == pytest.approx(3.0)
+
+
+def test_a_metric_missing_in_a_sample_leaves_its_indices_undefined_and_is_counted():
+    """consent_rate is NaN in a run without consent requests: a sample whose successful runs
+    all lack it has no output, so the policy's indices are NaN, and `valueless_samples` counts
+    it; a sample where one replication has a value takes that value."""
+    design = _design("morris")
+    runs = _runs(design)
+    runs["consent_rate"] = runs["total_welfare"]
+    x1 = runs["policy"] == "x1_matters"
+    runs.loc[x1 & (runs["sample"] == 4), "consent_rate"] = np.nan  # every replication
+    runs.loc[~x1 & (runs["replication"] == 0), "consent_rate"] = np.nan  # one of two
+    assert valueless_samples(runs, design, "consent_rate") == {"x1_matters": 1, "x2_matters": 0}
+    assert valueless_samples(runs, design, "total_welfare") == {"x1_matters": 0, "x2_matters": 0}
+    table = sensitivity_indices(runs, design, ["consent_rate"])
     assert math.isnan(_index(table, "x1_matters", "x1")["mu_star"])
     assert _index(table, "x2_matters", "x2")["mu_star"] == pytest.approx(3.0)
 

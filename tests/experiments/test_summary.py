@@ -107,7 +107,7 @@ def test_rows_are_long_with_units_and_in_experiment_order():
     for _, row in table.iterrows():
         assert row["unit"] == METRICS[row["metric"]][1]
         assert row["group"] == METRICS[row["metric"]][0]
-    for column in ("mean", "ci_low", "ci_high", "n", "n_failed", "note"):
+    for column in ("mean", "ci_low", "ci_high", "n", "n_missing", "n_failed", "note"):
         assert column in table.columns
 
 
@@ -168,7 +168,7 @@ def test_write_summary_writes_a_complete_csv_and_no_temporary_file(tmp_path):
     row = _row(back, "informed_consent", "total_welfare")
     assert row["mean"] == pytest.approx(12.0)
     assert row["ci_high"] == pytest.approx(12 + 25.41241, rel=1e-6)
-    assert row["unit"] == "CU per user per month"
+    assert row["unit"] == "CNY per user per month"
     assert "n = 1" in _row(back, "data_trust", "mean_exposure")["note"]
     # As readable as any file made here (a temporary file alone would be private).
     (tmp_path / "plain.txt").write_text("")
@@ -186,3 +186,49 @@ def test_write_summary_refuses_a_folder_without_runs(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"runs\.parquet"):
         write_summary(tmp_path)
     assert not (tmp_path / "summary.csv").exists()
+
+
+def test_runs_without_consent_requests_are_counted_not_averaged():
+    """consent_rate is NaN in a run whose measured months had no consent requests: such runs
+    are left out of the mean and interval, counted in n_missing, and the note says so; a policy
+    where no run had requests has no mean, and its note says why."""
+    runs = _runs(
+        [
+            ("click_through", "ok", 1.0, 0.2),
+            ("click_through", "ok", 2.0, 0.4),
+            ("click_through", "ok", 3.0, 0.6),
+            ("informed_consent", "ok", 10.0, 0.1),
+            ("informed_consent", "ok", 14.0, 0.3),
+            ("ban", "ok", 2.0, 0.0),
+            ("ban", "ok", 2.5, 0.0),
+            ("ban", "failed", np.nan, np.nan),
+        ]
+    )
+    runs["consent_rate"] = [0.9, np.nan, 0.7, 0.5, 0.6, np.nan, np.nan, np.nan]
+    table = summarise_runs(runs, None)
+    click = _row(table, "click_through", "consent_rate")
+    assert click["mean"] == pytest.approx(0.8)  # (0.9 + 0.7) / 2: the NaN run is left out
+    assert click["ci_half_width"] == pytest.approx(T1 * math.sqrt(0.02) / math.sqrt(2))
+    assert (click["n"], click["n_missing"], click["n_failed"]) == (2, 1, 0)
+    assert click["note"] == "no consent requests in 1 of 3 runs (left out)"
+    informed = _row(table, "informed_consent", "consent_rate")
+    assert (informed["n"], informed["n_missing"], informed["note"]) == (2, 0, "")
+    ban = _row(table, "ban", "consent_rate")
+    assert math.isnan(ban["mean"]) and math.isnan(ban["ci_low"])
+    assert (ban["n"], ban["n_missing"], ban["n_failed"]) == (0, 2, 1)
+    assert ban["note"] == "no consent requests (all 2 runs)"
+    # Other metrics of the same runs are untouched.
+    assert _row(table, "ban", "total_welfare")["n_missing"] == 0
+
+
+def test_a_run_is_missing_consent_rate_only_when_no_measured_month_had_requests():
+    """`summarise` over the last K months: months without requests (NaN) are left out of the
+    run's mean; a run all of whose K months had none gets NaN, not 0."""
+    from experiments.spec import summarise
+
+    months = pd.DataFrame({name: np.linspace(0.1, 0.6, 6) for name in METRICS})
+    months["consent_rate"] = [0.5, np.nan, 0.9, 0.7, np.nan, np.nan]
+    assert summarise(months, "mean_last_4")["consent_rate"] == pytest.approx((0.9 + 0.7) / 2)
+    assert math.isnan(summarise(months, "mean_last_2")["consent_rate"])
+    assert math.isnan(summarise(months, "final")["consent_rate"])
+    assert summarise(months, "mean_last_2")["total_welfare"] == pytest.approx(0.55)
