@@ -202,10 +202,31 @@ def _with_gaps(values: pd.Series) -> list[float | None]:
     return [None if value != value else value for value in values.to_list()]
 
 
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A metric's months, or none before the first month is measured."""
+    return frame[name] if name in frame else pd.Series(dtype=float)
+
+
+def _right_axis_line(
+    fig: go.Figure, values: pd.Series, name: str, dash: str, hovertemplate: str
+) -> None:
+    """Add a dashed line on the right axis (`yaxis2`) to `fig`, gaps where months are missing."""
+    fig.add_trace(
+        go.Scatter(
+            x=list(values.index),
+            y=_with_gaps(values),
+            name=f"{name} (right axis)",
+            yaxis="y2",
+            line=dict(dash=dash),
+            hovertemplate=hovertemplate,
+        )
+    )
+
+
 def _lines(frame: pd.DataFrame, names: tuple[str, ...], y_title: str, **layout: Any) -> go.Figure:
     fig = go.Figure()
     for name in names:
-        values = frame[name] if name in frame else pd.Series(dtype=float)
+        values = _column(frame, name)
         fig.add_trace(
             go.Scatter(
                 x=list(values.index),
@@ -269,17 +290,8 @@ def first_best_figure(market: DataMarket) -> go.Figure:
     frame = metrics_frame(market)
     fig = _lines(frame, FIRST_BEST, "CNY per user per month")
     for name, dash in zip(PRICES, ("dot", "dash"), strict=True):
-        values = frame[name] if name in frame else pd.Series(dtype=float)
-        fig.add_trace(
-            go.Scatter(
-                x=list(values.index),
-                y=_with_gaps(values),
-                name=f"{_label(name)} (right axis)",
-                yaxis="y2",
-                line=dict(dash=dash),
-                hovertemplate=f"{_label(name)}: %{{y:.2f}} CNY per month<extra></extra>",
-            )
-        )
+        hover = f"{_label(name)}: %{{y:.2f}} CNY per month<extra></extra>"
+        _right_axis_line(fig, _column(frame, name), _label(name), dash, hover)
     fig.update_layout(
         yaxis2=dict(title="CNY per month", overlaying="y", side="right", rangemode="tozero"),
         margin=dict(l=50, r=60, t=10, b=40),
@@ -292,17 +304,8 @@ def market_figure(market: DataMarket) -> go.Figure:
     and the mean access fee (right axis, CNY per shared user per month), by month."""
     frame = metrics_frame(market)
     fig = _lines(frame, MARKET_PAIRS, "platform–maker pairs")
-    fees = frame["mean_access_fee"] if "mean_access_fee" in frame else pd.Series(dtype=float)
-    fig.add_trace(
-        go.Scatter(
-            x=list(fees.index),
-            y=_with_gaps(fees),
-            name="mean access fee (right axis)",
-            yaxis="y2",
-            line=dict(dash="dot"),
-            hovertemplate="mean fee: %{y:.3f} CNY per shared user per month<extra></extra>",
-        )
-    )
+    hover = "mean fee: %{y:.3f} CNY per shared user per month<extra></extra>"
+    _right_axis_line(fig, _column(frame, "mean_access_fee"), "mean access fee", "dot", hover)
     fig.update_layout(
         yaxis2=dict(title="CNY per shared user per month", overlaying="y", side="right"),
         margin=dict(l=50, r=60, t=10, b=40),
