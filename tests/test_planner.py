@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from model import DataMarket, get_regime
+from model import REGIMES, DataMarket, get_regime
 from model.flows import inference_table
 from model.planner import (
     FlowProblem,
@@ -287,15 +287,7 @@ def test_where_the_first_best_is_shared_the_gap_orders_regimes_opposite_to_welfa
         trust_uptake=0.0,
     )
     totals = {}
-    for regime in (
-        "platform_control",
-        "click_through",
-        "informed_consent",
-        "portability",
-        "data_trust",
-        "ban",
-        "recipient_liability",
-    ):
+    for regime in REGIMES:
         market = DataMarket(regime=regime, **still)
         market.step()
         metrics = market.metrics
